@@ -1,0 +1,3 @@
+from campusbot.cli import main
+
+raise SystemExit(main())

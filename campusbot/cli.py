@@ -1,0 +1,121 @@
+"""The ``campusbot`` command."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from campusbot.config import Settings, load_settings
+from campusbot.content.loader import default_content_root, load_catalog
+from campusbot.errors import CampusbotError, ContentError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config) if args.config else None)
+
+
+def _database_url(args: argparse.Namespace, settings: Settings) -> str:
+    from campusbot.storage.database import database_url
+
+    return database_url(args.db) if args.db else settings.database_url()
+
+
+def cmd_content_check(args: argparse.Namespace) -> int:
+    root = Path(args.path) if args.path else default_content_root()
+    try:
+        catalog = load_catalog(root)
+    except ContentError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in {root}", file=sys.stderr)
+        return 1
+    units = sum(len(m.units) for m in catalog.modules)
+    quiz = sum(len(m.quiz) for m in catalog.modules)
+    print(
+        f"{root}: ok: {len(catalog.framework.areas)} areas, {len(catalog.roles)} roles, "
+        f"{len(catalog.modules)} modules, {units} units, {quiz} quiz items, "
+        f"{len(catalog.check.self_assessment) + len(catalog.check.knowledge)} check items"
+    )
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from campusbot.storage.database import make_engine, upgrade
+
+    settings = _settings(args)
+    engine = make_engine(_database_url(args, settings))
+    upgrade(engine)
+    print(f"database at revision head: {engine.url.render_as_string(hide_password=True)}")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from campusbot.app import build_core
+    from campusbot.channels.terminal import TerminalChannel
+
+    settings = _settings(args)
+    core = build_core(settings, database_url=_database_url(args, settings))
+    interactive = sys.stdin.isatty()
+    channel = TerminalChannel(
+        core.turns, core.store, core.texts, core.clock,
+        user=args.user or getpass.getuser(), lang=args.lang, out=sys.stdout,
+        files_dir=settings.data_dir / "exports", ansi=interactive and sys.stdout.isatty(),
+    )
+    if not interactive:
+        channel.run(sys.stdin)
+        return 0
+    print(core.texts(args.lang or settings.bot.default_language, "terminal.banner") + "\n")
+    channel.say("", kind="open")
+    while True:
+        try:
+            line = input("> ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        print()
+        channel.say(line)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="campusbot", description="A learning assistant for municipal employees.")
+    parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output to standard error")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal")
+    chat.add_argument("--user", metavar="ID", help="learner id (default: your login name)")
+    chat.add_argument("--db", metavar="PATH_OR_URL", help="SQLite file or database URL")
+    chat.add_argument("--lang", choices=["de", "en"], help="language of a new learner")
+    chat.set_defaults(func=cmd_chat)
+
+    content = sub.add_parser("content", help="work with the content under dialogs/")
+    content_sub = content.add_subparsers(dest="content_command", required=True)
+    check = content_sub.add_parser("check", help="validate content files")
+    check.add_argument("path", nargs="?", help="content folder (default: the shipped dialogs/)")
+    check.set_defaults(func=cmd_content_check)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="apply all migrations")
+    up.add_argument("--db", metavar="PATH_OR_URL", help="SQLite file or database URL")
+    up.set_defaults(func=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result: int = args.func(args)
+    except CampusbotError as exc:
+        print(f"campusbot: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""Configuration: one TOML file, every key also settable by environment variable.
+
+A key ``[store] url`` is ``CAMPUSBOT_STORE__URL`` in the environment; top-level
+keys are ``CAMPUSBOT_<KEY>``. The environment wins over the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from campusbot.errors import ConfigError
+
+ENV_PREFIX = "CAMPUSBOT_"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "campusbot"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Section):
+    # Empty means the embedded SQLite file ``campusbot.sqlite3`` in the data directory.
+    url: str = ""
+
+
+class BotSettings(_Section):
+    default_language: Literal["de", "en"] = "de"
+
+
+class Settings(_Section):
+    data_dir: Path = default_data_dir()
+    content_dir: Path | None = None
+    store: StoreSettings = StoreSettings()
+    bot: BotSettings = BotSettings()
+
+    def database_url(self) -> str:
+        return self.store.url or f"sqlite:///{(self.data_dir / 'campusbot.sqlite3').resolve()}"
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        target = overrides
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
+    return overrides
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the TOML file (if any) and the environment; errors name the key."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    data = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"])
+            env = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{path or 'environment'}: key {key} (or {env}): {error['msg']}")
+        raise ConfigError("\n".join(problems)) from None

@@ -1,0 +1,1 @@
+"""Content: the typed, validated catalogue of frameworks, roles and modules."""

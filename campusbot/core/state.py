@@ -1,0 +1,95 @@
+"""A learner's persisted dialog state: where they are and what they have done.
+
+The state is the aggregate the dialog engine works on during one turn; the
+store persists it as one versioned document so that a restart resumes at
+exactly the same step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+STATE_VERSION = 1
+
+
+class Step(StrEnum):
+    CONSENT = "consent"
+    ROLE = "role"
+    INTERESTS = "interests"
+    CHECK_INTRO = "check_intro"
+    CHECK = "check"
+    PLAN = "plan"
+    PLAN_DROP = "plan_drop"
+    PLAN_MOVE = "plan_move"
+    IDLE = "idle"
+    UNIT = "unit"
+    EVALUATION = "evaluation"
+    QUIZ = "quiz"
+    EXAM_INTRO = "exam_intro"
+    EXAM = "exam"
+    ERASE_CONFIRM = "erase_confirm"
+    LANGUAGE = "language"
+
+
+@dataclass(slots=True)
+class ModuleProgress:
+    units_done: int = 0
+    evaluations: dict[str, dict[str, str]] = field(default_factory=dict)
+    quiz: dict[str, bool] = field(default_factory=dict)
+    exam_answers: dict[str, int] = field(default_factory=dict)
+    exam_attempts: int = 0
+    exam_best: float | None = None
+    participation_at: str | None = None
+    certificate_at: str | None = None
+
+
+@dataclass(slots=True)
+class LearnerState:
+    """Mutable during a turn; serialised with ``to_dict``/``from_dict``."""
+
+    lang: str = "de"
+    step: Step = Step.CONSENT
+    # Where a step is inside its list (check item, unit, question) and what it is about.
+    module_id: str = ""
+    index: int = 0
+    # The step to return to after an interruption such as the language question.
+    resume_step: Step | None = None
+    consent_at: str | None = None
+    role_id: str = ""
+    interests: list[str] = field(default_factory=list)
+    check_answers: dict[str, int] = field(default_factory=dict)
+    check_done_at: str | None = None
+    levels: dict[str, int] = field(default_factory=dict)
+    plan: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    plan_accepted: bool = False
+    progress: dict[str, ModuleProgress] = field(default_factory=dict)
+    mandatory_done: dict[str, str] = field(default_factory=dict)
+    paused: bool = False
+    pushes_stopped: bool = False
+    enrolled_at: str = ""
+
+    def module_progress(self, module_id: str) -> ModuleProgress:
+        progress = self.progress.get(module_id)
+        if progress is None:
+            progress = self.progress[module_id] = ModuleProgress()
+        return progress
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["version"] = STATE_VERSION
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LearnerState:
+        data = dict(data)
+        version = data.pop("version", STATE_VERSION)
+        if version != STATE_VERSION:
+            raise ValueError(f"unsupported learner state version {version}")
+        data["step"] = Step(data["step"])
+        if data.get("resume_step") is not None:
+            data["resume_step"] = Step(data["resume_step"])
+        data["progress"] = {k: ModuleProgress(**v) for k, v in data.get("progress", {}).items()}
+        return cls(**data)

@@ -1,0 +1,102 @@
+"""One learner turn = one store transaction: dedupe, state change, outbox."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from campusbot.core.clock import Clock
+from campusbot.core.engine import Achievement, DialogEngine, EraseRequested, ExportRequested
+from campusbot.core.messages import FileMessage, Incoming, LearnerId, Outgoing, TextMessage
+from campusbot.core.ports import Identity, Store, Transaction
+from campusbot.core.state import LearnerState
+from campusbot.core.texts import Texts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    duplicate: bool
+    outbox_ids: tuple[int, ...]
+
+
+class TurnService:
+    """Runs the dialog engine inside one transaction per inbound event.
+
+    This is the error boundary of a turn: whatever goes wrong, the learner gets a
+    polite answer in their language and the failure is logged with context.
+    """
+
+    def __init__(self, store: Store, engine: DialogEngine, texts: Texts, clock: Clock, default_lang: str = "de") -> None:
+        self._store = store
+        self._engine = engine
+        self._texts = texts
+        self._clock = clock
+        self._default_lang = default_lang
+
+    def handle(self, incoming: Incoming) -> TurnResult:
+        try:
+            return self._handle(incoming)
+        except Exception:
+            log.exception("turn failed for %s event %s", incoming.channel, incoming.event_id)
+            return self._apologise(incoming)
+
+    def _handle(self, incoming: Incoming) -> TurnResult:
+        now = self._clock.now()
+        with self._store.transaction() as tx:
+            if not tx.remember_inbound(incoming.channel, incoming.event_id, now):
+                return TurnResult(duplicate=True, outbox_ids=())
+            record = tx.find_learner(incoming.channel, incoming.sender)
+            outcome = self._engine.turn(record.state if record else None, incoming)
+            learner_id: LearnerId | None = record.learner_id if record else None
+            if outcome.state is not None:
+                if learner_id is None:
+                    identity = Identity(incoming.channel, incoming.sender, incoming.address)
+                    learner_id = tx.create_learner(identity, outcome.state, now)
+                else:
+                    tx.save_state(learner_id, outcome.state, now)
+            messages: list[Outgoing] = list(outcome.messages)
+            for effect in outcome.effects:
+                if learner_id is None:
+                    continue
+                match effect:
+                    case Achievement():
+                        tx.record_achievement(learner_id, effect)
+                    case ExportRequested() if outcome.state is not None:
+                        messages.append(self._export(tx, learner_id, outcome.state))
+                    case EraseRequested():
+                        tx.erase_learner(learner_id)
+                        learner_id = None
+            ids = tx.enqueue(learner_id, incoming.channel, incoming.address, messages, now)
+            return TurnResult(duplicate=False, outbox_ids=tuple(ids))
+
+    def _export(self, tx: Transaction, learner_id: LearnerId, state: LearnerState) -> FileMessage:
+        data: dict[str, Any] = {
+            "format": "campusbot-export/1",
+            "exported_at": self._clock.now().isoformat(),
+            "learner": tx.personal_data(learner_id),
+        }
+        data["learner"]["state"] = state.to_dict()
+        body = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
+        caption = self._texts(state.lang, "export.caption")
+        return FileMessage("campusbot-daten.json" if state.lang == "de" else "campusbot-data.json", "application/json", body, caption)
+
+    def _apologise(self, incoming: Incoming) -> TurnResult:
+        lang = incoming.lang_hint or self._default_lang
+        try:
+            with self._store.transaction() as tx:
+                record = tx.find_learner(incoming.channel, incoming.sender)
+                if record is not None:
+                    lang = record.state.lang
+                text = TextMessage(self._texts(lang, "error.internal"))
+                learner_id = record.learner_id if record else None
+                ids = tx.enqueue(learner_id, incoming.channel, incoming.address, [text], self._clock.now())
+                # The failed event is recorded so that a redelivery does not fail the same way again.
+                tx.remember_inbound(incoming.channel, incoming.event_id, self._clock.now())
+                return TurnResult(duplicate=False, outbox_ids=tuple(ids))
+        except Exception:
+            log.exception("could not even apologise for %s event %s", incoming.channel, incoming.event_id)
+            return TurnResult(duplicate=False, outbox_ids=())
