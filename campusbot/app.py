@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from campusbot.config import Settings
 from campusbot.content.catalog import Catalog
@@ -27,11 +26,18 @@ class Core:
     clock: Clock
 
 
-def build_core(settings: Settings, *, clock: Clock | None = None, database_url: str | None = None, content_dir: Path | None = None) -> Core:
+def build_core(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    database_url: str | None = None,
+    catalog: Catalog | None = None,
+    texts: GettextTexts | None = None,
+) -> Core:
     """Load content and texts, open (and for embedded SQLite, migrate) the store."""
     clock = clock or SystemClock()
-    catalog = load_catalog(content_dir or settings.content_dir or default_content_root())
-    texts = GettextTexts()
+    catalog = catalog or load_catalog(settings.content_dir or default_content_root())
+    texts = texts or GettextTexts()
     url = database_url or settings.database_url()
     sql_engine = make_engine(url)
     if sql_engine.dialect.name == "sqlite":

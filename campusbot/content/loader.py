@@ -206,12 +206,9 @@ def _check_references(
     for index, step in enumerate(check.value.scale):
         if step.level not in levels:
             bad(check.doc, ("scale", index, "level"), f"level {step.level} is not in the framework")
-    _unique(
-        ((item.id, check.doc, (section, index, "id"))
-         for section, items in (("self_assessment", check.value.self_assessment), ("knowledge", check.value.knowledge))
-         for index, item in enumerate(items)),
-        "check item", problems,
-    )
+    check_ids = [(item.id, ("self_assessment", index, "id")) for index, item in enumerate(check.value.self_assessment)]
+    check_ids += [(item.id, ("knowledge", index, "id")) for index, item in enumerate(check.value.knowledge)]
+    _unique(((ident, check.doc, loc) for ident, loc in check_ids), "check item", problems)
 
     for f in roles_files:
         for index, role in enumerate(f.value.roles):

@@ -76,7 +76,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "stop": ("stop", "stopp", "abmelden", "unsubscribe"),
     "export": ("export", "datenexport", "meine daten", "my data", "daten exportieren", "export my data"),
     "erase": ("loeschen", "daten loeschen", "alles loeschen", "delete", "erase", "delete my data"),
-    "menu": ("menue", "menu", "start", "hauptmenue", "main menu"),
+    "menu": ("menue", "menu", "hauptmenue", "main menu"),
     "exam": ("pruefung", "abschlusspruefung", "exam", "final exam"),
 }
 # Before consent only these make sense; everything else asks for consent first.
@@ -296,7 +296,7 @@ class DialogEngine:
             self._say(t, "input.too_long")
             self._prompt(t)
             return
-        exact = isinstance(match_option(text, labels, fuzzy=False), Matched) if labels else False
+        exact = isinstance(match_option(text, labels, loose=False), Matched) if labels else False
         command = None if exact else self._command(text)
         if command is not None:
             if s.consent_at is None and command not in PRE_CONSENT_COMMANDS:
@@ -591,8 +591,11 @@ class DialogEngine:
     def _show_results(self, t: _Turn, results: list[AreaResult]) -> None:
         lines = [self._t(t, "check.result_title")]
         for result in results:
-            key = "check.result_line_gap" if result.gap else "check.result_line_ok"
-            lines.append(self._t(t, key, area=self._area_title(t, result.area), level=result.level, target=result.target or "–"))
+            values = {"area": self._area_title(t, result.area), "level": result.level, "target": result.target or "–"}
+            if result.gap:
+                lines.append(self._t(t, "check.result_line_gap", **values))
+            else:
+                lines.append(self._t(t, "check.result_line_ok", **values))
         lines.append("")
         lines.append(self._t(t, "check.result_private"))
         t.messages.append(TextMessage("\n".join(lines)))

@@ -41,8 +41,11 @@ class NoMatch:
 MatchResult = Matched | OutOfRange | NoMatch
 
 
-def match_option(text: str, labels: Sequence[str], *, fuzzy: bool = True) -> MatchResult:
-    """Find the option a learner meant by number ("2"), letter ("b") or text."""
+def match_option(text: str, labels: Sequence[str], *, loose: bool = True) -> MatchResult:
+    """Find the option a learner meant by number ("2"), letter ("b") or text.
+
+    ``loose`` also accepts the start of a label and small typos.
+    """
     said = normalize(text)
     if not said:
         return NoMatch()
@@ -55,10 +58,20 @@ def match_option(text: str, labels: Sequence[str], *, fuzzy: bool = True) -> Mat
     normalized = [normalize(label) for label in labels]
     if said in normalized:
         return Matched(normalized.index(said))
+    if not loose:
+        return NoMatch()
+    # "OZG" for "Digitale Verwaltung und OZG", "KI" for "Künstliche Intelligenz".
+    words = [label.split() for label in normalized]
+    for candidates in (
+        [i for i, ws in enumerate(words) if said in ws],
+        [i for i, ws in enumerate(words) if len(ws) > 1 and said == "".join(w[0] for w in ws if len(w) > 3)],
+    ):
+        if len(said) >= 2 and len(candidates) == 1:
+            return Matched(candidates[0])
     starts = [i for i, label in enumerate(normalized) if len(said) >= 3 and label.startswith(said)]
     if len(starts) == 1:
         return Matched(starts[0])
-    if fuzzy and len(said) >= 3:
+    if len(said) >= 3:
         best = process.extract(said, normalized, scorer=fuzz.ratio, limit=2, score_cutoff=80)
         # Two labels that both fit about as well are ambiguous: better to ask again.
         if best and (len(best) == 1 or best[0][1] - best[1][1] >= 5):

@@ -1,0 +1,79 @@
+"""A recording test bot: say something, then assert on what the bot sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from campusbot.channels.memory import MemoryChannel
+from campusbot.content.catalog import Catalog
+from campusbot.core.messages import ChoiceMessage, FileMessage, Outgoing, TextMessage
+
+
+@dataclass(frozen=True)
+class Reply:
+    messages: list[Outgoing]
+
+    @property
+    def text(self) -> str:
+        parts: list[str] = []
+        for message in self.messages:
+            if isinstance(message, TextMessage):
+                parts.append(message.text)
+            elif isinstance(message, ChoiceMessage):
+                parts.append(message.prompt)
+                parts += [f"{o.key}) {o.label}" for o in message.options]
+            else:
+                parts.append(f"[file {message.filename}] {message.caption}")
+        return "\n".join(parts)
+
+    @property
+    def choice(self) -> ChoiceMessage:
+        choices = [m for m in self.messages if isinstance(m, ChoiceMessage)]
+        assert choices, f"no question was asked; the bot said:\n{self.text}"
+        return choices[-1]
+
+    @property
+    def files(self) -> list[FileMessage]:
+        return [m for m in self.messages if isinstance(m, FileMessage)]
+
+
+class RecordingBot:
+    def __init__(self, channel: MemoryChannel, user: str = "anna", lang: str | None = None) -> None:
+        self.channel = channel
+        self.user = user
+        self.lang = lang
+        self.last: Reply = Reply([])
+
+    def say(self, text: str, *, event_id: str | None = None) -> Reply:
+        self.last = Reply(self.channel.deliver(self.user, text, event_id=event_id, lang=self.lang))
+        return self.last
+
+    def tap(self, *keys: str) -> Reply:
+        """Answer the last question as a poll or button would."""
+        choice = self.last.choice
+        self.last = Reply(self.channel.deliver(self.user, kind="choice", choice_id=choice.choice_id, option_keys=keys, lang=self.lang))
+        return self.last
+
+    def open(self) -> Reply:
+        self.last = Reply(self.channel.deliver(self.user, kind="open", lang=self.lang))
+        return self.last
+
+
+def onboard(bot: RecordingBot, role: str = "1", interests: str = "2, 7") -> Reply:
+    """Greeting, consent, role and interests; ends at the check's start question."""
+    bot.say("Hallo")
+    bot.say("ja")
+    bot.say(role)
+    return bot.say(interests)
+
+
+def answer_check(bot: RecordingBot, catalog: Catalog, *, self_level: str = "2", knowledge_right: bool = False) -> Reply:
+    """Answer every check item; self-assessments with ``self_level``, knowledge items right or wrong."""
+    reply = bot.last
+    by_prompt = {k.prompt.de: k for k in catalog.check.knowledge} | {k.prompt.en: k for k in catalog.check.knowledge}
+    while any(isinstance(m, ChoiceMessage) and m.choice_id.startswith("check:") for m in reply.messages):
+        prompt = reply.choice.prompt.split("\n\n", 1)[1]
+        item = by_prompt.get(prompt)
+        answer = self_level if item is None else str(item.correct if knowledge_right else item.correct % len(item.options) + 1)
+        reply = bot.say(answer)
+    return reply
