@@ -56,19 +56,23 @@ class _Document:
         return 1
 
 
-def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
+# libyaml's parser where it is compiled in; the pure-Python one otherwise.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], scalars: yaml.constructor.SafeConstructor) -> Any:
     lines[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         mapping: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
+            key = scalars.construct_object(key_node, deep=True)
             key_loc = (*loc, str(key))
-            mapping[key] = _construct(value_node, key_loc, lines)
+            mapping[key] = _construct(value_node, key_loc, lines, scalars)
             lines[key_loc] = key_node.start_mark.line + 1
         return mapping
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*loc, index), lines) for index, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+        return [_construct(item, (*loc, index), lines, scalars) for index, item in enumerate(node.value)]
+    return scalars.construct_object(node, deep=True)
 
 
 def _parse(path: Path, problems: _Collector) -> _Document | None:
@@ -78,7 +82,7 @@ def _parse(path: Path, problems: _Collector) -> _Document | None:
         problems.add(path, 1, "", f"cannot read file: {exc}")
         return None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         problems.add(path, line, "", f"invalid YAML: {exc.problem}")
@@ -87,7 +91,7 @@ def _parse(path: Path, problems: _Collector) -> _Document | None:
         problems.add(path, 1, "", "the file is empty")
         return None
     lines: dict[Loc, int] = {}
-    return _Document(path, _construct(node, (), lines), lines)
+    return _Document(path, _construct(node, (), lines, yaml.constructor.SafeConstructor()), lines)
 
 
 def _field_name(loc: Loc) -> str:

@@ -7,7 +7,7 @@ exactly the same step.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -78,7 +78,9 @@ class LearnerState:
         return progress
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """A JSON-ready view; it shares lists and dicts with the state instead of copying them."""
+        data: dict[str, Any] = {name: getattr(self, name) for name in _STATE_FIELDS}
+        data["progress"] = {key: {name: getattr(p, name) for name in _PROGRESS_FIELDS} for key, p in self.progress.items()}
         data["version"] = STATE_VERSION
         return data
 
@@ -93,3 +95,7 @@ class LearnerState:
             data["resume_step"] = Step(data["resume_step"])
         data["progress"] = {k: ModuleProgress(**v) for k, v in data.get("progress", {}).items()}
         return cls(**data)
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(LearnerState))
+_PROGRESS_FIELDS = tuple(f.name for f in fields(ModuleProgress))

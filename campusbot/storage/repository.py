@@ -9,57 +9,81 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, Executable, bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from campusbot.core.engine import Achievement
 from campusbot.core.messages import LearnerId, Outgoing, decode_message, encode_message
 from campusbot.core.ports import Identity, LearnerRecord, OutboxItem, StoredAchievement
 from campusbot.core.state import LearnerState
-from campusbot.storage.rows import AchievementRow, IdentityRow, InboundEventRow, LearnerRow, LearnerStateRow, OutboxRow
+from campusbot.storage.rows import Base
+
+_learner = Base.metadata.tables["learner"]
+_identity = Base.metadata.tables["identity"]
+_state = Base.metadata.tables["learner_state"]
+_inbound = Base.metadata.tables["inbound_event"]
+_outbox = Base.metadata.tables["outbox"]
+_achievement = Base.metadata.tables["achievement"]
+
+# The statements of a turn are built once: building them costs more than running them on SQLite.
+_FIND_LEARNER = (
+    select(_identity.c.learner_id, _state.c.data)
+    .join(_state, _state.c.learner_id == _identity.c.learner_id)
+    .where(_identity.c.channel == bindparam("channel"), _identity.c.external_id == bindparam("external_id"))
+)
+_FIND_LEARNER_LOCKED = _FIND_LEARNER.with_for_update(of=_state)
+_SAVE_STATE = update(_state).where(_state.c.learner_id == bindparam("lid")).values(data=bindparam("data"), updated_at=bindparam("now"))
+_ENQUEUE = insert(_outbox).returning(_outbox.c.id, sort_by_parameter_order=True)
+_PENDING = (
+    select(_outbox.c.id, _outbox.c.channel, _outbox.c.address, _outbox.c.payload, _outbox.c.attempts)
+    .where(_outbox.c.channel == bindparam("channel"), _outbox.c.next_attempt_at <= bindparam("now"))
+    .order_by(_outbox.c.id)
+    .limit(bindparam("limit"))
+)
+_PENDING_TO = _PENDING.where(_outbox.c.address == bindparam("address"))
+_DELIVERED = delete(_outbox).where(_outbox.c.id == bindparam("oid"))
+
+
+# INSERT ... ON CONFLICT DO NOTHING: cheaper than a savepoint around a failing insert.
+_REMEMBER_INBOUND: dict[str, Executable] = {
+    "sqlite": sqlite_insert(_inbound).on_conflict_do_nothing(index_elements=["channel", "event_id"]),
+    "postgresql": postgresql_insert(_inbound).on_conflict_do_nothing(index_elements=["channel", "event_id"]),
+}
 
 
 class SqlTransaction:
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._dialect = connection.dialect.name
 
     def remember_inbound(self, channel: str, event_id: str, now: datetime) -> bool:
-        try:
-            with self._session.begin_nested():
-                self._session.execute(insert(InboundEventRow).values(channel=channel, event_id=event_id, received_at=now))
-        except IntegrityError:
-            return False
-        return True
+        result = self._connection.execute(
+            _REMEMBER_INBOUND[self._dialect], {"channel": channel, "event_id": event_id, "received_at": now}
+        )
+        return bool(result.rowcount)
 
     def find_learner(self, channel: str, external_id: str) -> LearnerRecord | None:
-        query = (
-            select(IdentityRow.learner_id, LearnerStateRow.data)
-            .join(LearnerStateRow, LearnerStateRow.learner_id == IdentityRow.learner_id)
-            .where(IdentityRow.channel == channel, IdentityRow.external_id == external_id)
-        )
-        if self._session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(of=LearnerStateRow)
-        row = self._session.execute(query).first()
+        # On PostgreSQL the state row is locked for the turn; SQLite's BEGIN IMMEDIATE locks the whole file.
+        query = _FIND_LEARNER_LOCKED if self._dialect == "postgresql" else _FIND_LEARNER
+        row = self._connection.execute(query, {"channel": channel, "external_id": external_id}).first()
         if row is None:
             return None
         return LearnerRecord(LearnerId(row.learner_id), LearnerState.from_dict(json.loads(row.data)))
 
     def create_learner(self, identity: Identity, state: LearnerState, now: datetime) -> LearnerId:
-        learner_id = self._session.execute(insert(LearnerRow).values(created_at=now).returning(LearnerRow.id)).scalar_one()
-        self._session.execute(
-            insert(IdentityRow).values(
+        learner_id = self._connection.execute(insert(_learner).values(created_at=now).returning(_learner.c.id)).scalar_one()
+        self._connection.execute(
+            insert(_identity).values(
                 learner_id=learner_id, channel=identity.channel, external_id=identity.external_id,
                 address=identity.address, created_at=now,
             )
         )
-        self._session.execute(insert(LearnerStateRow).values(learner_id=learner_id, data=_dump(state), updated_at=now))
+        self._connection.execute(insert(_state).values(learner_id=learner_id, data=_dump(state), updated_at=now))
         return LearnerId(learner_id)
 
     def save_state(self, learner_id: LearnerId, state: LearnerState, now: datetime) -> None:
-        self._session.execute(
-            update(LearnerStateRow).where(LearnerStateRow.learner_id == learner_id).values(data=_dump(state), updated_at=now)
-        )
+        self._connection.execute(_SAVE_STATE, {"lid": learner_id, "data": _dump(state), "now": now})
 
     def enqueue(self, learner_id: LearnerId | None, channel: str, address: str, messages: Sequence[Outgoing], now: datetime) -> list[int]:
         if not messages:
@@ -69,13 +93,12 @@ class SqlTransaction:
              "created_at": now, "next_attempt_at": now, "attempts": 0}
             for m in messages
         ]
-        # One row at a time keeps the ids in message order on every backend.
-        return [self._session.execute(insert(OutboxRow).values(**row).returning(OutboxRow.id)).scalar_one() for row in rows]
+        return list(self._connection.execute(_ENQUEUE, rows).scalars())
 
     def record_achievement(self, learner_id: LearnerId, achievement: Achievement) -> str:
         ident = str(uuid.uuid4())
-        self._session.execute(
-            insert(AchievementRow).values(
+        self._connection.execute(
+            insert(_achievement).values(
                 id=ident, learner_id=learner_id, module_id=achievement.module_id, kind=achievement.kind,
                 issued_at=achievement.issued_at, hours=achievement.hours, competences=list(achievement.competences),
                 score=achievement.score, next_due=achievement.next_due,
@@ -84,30 +107,29 @@ class SqlTransaction:
         return ident
 
     def achievements(self, learner_id: LearnerId) -> list[StoredAchievement]:
-        rows = self._session.scalars(
-            select(AchievementRow).where(AchievementRow.learner_id == learner_id).order_by(AchievementRow.issued_at, AchievementRow.id)
+        rows = self._connection.execute(
+            select(_achievement).where(_achievement.c.learner_id == learner_id).order_by(_achievement.c.issued_at, _achievement.c.id)
         )
         return [
             StoredAchievement(
                 row.id,
                 Achievement(
-                    module_id=row.module_id, kind=row.kind,  # type: ignore[arg-type]
-                    issued_at=row.issued_at, hours=row.hours, competences=tuple(row.competences),
-                    score=row.score, next_due=row.next_due,
+                    module_id=row.module_id, kind=row.kind, issued_at=row.issued_at, hours=row.hours,
+                    competences=tuple(row.competences), score=row.score, next_due=row.next_due,
                 ),
             )
             for row in rows
         ]
 
     def identities(self, learner_id: LearnerId) -> list[Identity]:
-        rows = self._session.scalars(select(IdentityRow).where(IdentityRow.learner_id == learner_id).order_by(IdentityRow.id))
+        rows = self._connection.execute(select(_identity).where(_identity.c.learner_id == learner_id).order_by(_identity.c.id))
         return [Identity(r.channel, r.external_id, r.address) for r in rows]
 
     def personal_data(self, learner_id: LearnerId) -> dict[str, Any]:
-        learner = self._session.get(LearnerRow, learner_id)
+        created_at = self._connection.execute(select(_learner.c.created_at).where(_learner.c.id == learner_id)).scalar_one_or_none()
         return {
             "learner_id": learner_id,
-            "created_at": learner.created_at.isoformat() if learner else None,
+            "created_at": created_at.isoformat() if created_at else None,
             "identities": [
                 {"channel": i.channel, "external_id": i.external_id, "address": i.address} for i in self.identities(learner_id)
             ],
@@ -125,24 +147,23 @@ class SqlTransaction:
     def erase_learner(self, learner_id: LearnerId) -> None:
         # Explicit deletes rather than relying on ON DELETE CASCADE alone: the outcome must not
         # depend on a backend's foreign-key setting.
-        for table in (AchievementRow, IdentityRow, LearnerStateRow):
-            self._session.execute(delete(table).where(table.learner_id == learner_id))
-        self._session.execute(delete(OutboxRow).where(OutboxRow.learner_id == learner_id))
-        self._session.execute(delete(LearnerRow).where(LearnerRow.id == learner_id))
+        for table in (_achievement, _identity, _state, _outbox):
+            self._connection.execute(delete(table).where(table.c.learner_id == learner_id))
+        self._connection.execute(delete(_learner).where(_learner.c.id == learner_id))
 
     def pending_outbox(self, channel: str, limit: int, now: datetime, address: str | None = None) -> list[OutboxItem]:
-        query = select(OutboxRow).where(OutboxRow.channel == channel, OutboxRow.next_attempt_at <= now)
+        params: dict[str, object] = {"channel": channel, "now": now, "limit": limit}
         if address is not None:
-            query = query.where(OutboxRow.address == address)
-        rows = self._session.scalars(query.order_by(OutboxRow.id).limit(limit))
+            params["address"] = address
+        rows = self._connection.execute(_PENDING if address is None else _PENDING_TO, params)
         return [OutboxItem(r.id, r.channel, r.address, decode_message(r.payload), r.attempts) for r in rows]
 
     def mark_delivered(self, outbox_id: int) -> None:
-        self._session.execute(delete(OutboxRow).where(OutboxRow.id == outbox_id))
+        self._connection.execute(_DELIVERED, {"oid": outbox_id})
 
     def mark_failed(self, outbox_id: int, retry_at: datetime) -> None:
-        self._session.execute(
-            update(OutboxRow).where(OutboxRow.id == outbox_id).values(attempts=OutboxRow.attempts + 1, next_attempt_at=retry_at)
+        self._connection.execute(
+            update(_outbox).where(_outbox.c.id == outbox_id).values(attempts=_outbox.c.attempts + 1, next_attempt_at=retry_at)
         )
 
 
@@ -155,9 +176,8 @@ class SqlStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:
-        with self._sessions.begin() as session:
-            yield SqlTransaction(session)
+        with self.engine.begin() as connection:
+            yield SqlTransaction(connection)
