@@ -281,3 +281,30 @@ def test_english_learner_gets_english_throughout(core: Core, catalog: Catalog) -
     reply = answer_check(bot, catalog)
     assert "Your learning plan" in reply.text
     assert "because" in reply.text
+
+
+def test_a_yearly_training_comes_back_before_it_is_due_again(bot: RecordingBot, core: Core, catalog: Catalog) -> None:
+    from datetime import timedelta
+
+    from campusbot.core.clock import FixedClock
+
+    finish_onboarding(bot, catalog)
+    module = catalog.module("pflicht-informationssicherheit")
+    assert module is not None
+    move_to_front(bot, module.title.de)
+    for _ in module.units:
+        bot.say("weiter")
+        bot.say("fertig")
+        bot.say("4")
+        reply = bot.say("-")
+        while reply.messages and reply.choice.choice_id.startswith("quiz:"):
+            reply = bot.say("b")
+    assert isinstance(core.clock, FixedClock)
+    # A month later it is done for this year: 'weiter' goes on with the next module.
+    core.clock.advance(timedelta(days=30))
+    assert module.title.de not in bot.say("weiter").text.split("\n")[0]
+    bot.say("später")
+    # Eleven months on, within the lead time before the due date, it starts again.
+    core.clock.advance(timedelta(days=300))
+    reply = bot.say("weiter")
+    assert f"**{module.title.de}** · Einheit 1 von 3" in reply.text

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -12,6 +15,7 @@ from campusbot.app import Core
 from campusbot.channels.memory import MemoryChannel
 from campusbot.content.catalog import Catalog
 from campusbot.core.messages import TextMessage
+from campusbot.storage.database import database_url, is_current, make_engine
 from campusbot.storage.rows import Base
 from tests.support import RecordingBot, answer_check, onboard
 
@@ -127,3 +131,24 @@ def test_erasure_can_be_called_off(bot: RecordingBot, catalog: Catalog) -> None:
     reply = bot.say("nein")
     assert "bleibt alles" in reply.text
     assert reply.choice.choice_id.startswith("check_intro:")
+
+
+def test_db_upgrade_command_creates_the_schema(tmp_path: Path) -> None:
+    database = tmp_path / "fresh.sqlite3"
+    result = subprocess.run(
+        [sys.executable, "-m", "campusbot", "db", "upgrade", "--db", str(database)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    engine = make_engine(database_url(str(database)))
+    assert is_current(engine)
+    assert {"learner", "identity", "learner_state", "inbound_event", "outbox", "achievement"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_a_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "campusbot", "db", "upgrade", "--db", "nosuchdriver://x"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert "campusbot: " in result.stderr
+    assert "Traceback" not in result.stderr

@@ -20,7 +20,7 @@ from campusbot.core.clock import Clock
 from campusbot.core.messages import ChoiceMessage, Incoming, Option, Outgoing, TextMessage
 from campusbot.core.plan import PlanService, Reason, add_months
 from campusbot.core.quiz import QuizService
-from campusbot.core.state import LearnerState, Step
+from campusbot.core.state import LearnerState, ModuleProgress, Step
 from campusbot.core.textmatch import Matched, NoMatch, OutOfRange, match_many, match_option, matches_word, normalize
 from campusbot.core.texts import Texts
 
@@ -698,11 +698,15 @@ class DialogEngine:
             s.plan = [suggestion.module.id for suggestion in self.plans.suggest(s, t.now)]
             self._leave_for(t, Step.PLAN)
             return
+        today = t.now.date()
         for module_id in s.plan:
             module = self._catalog.module(module_id)
             if module is None:
                 continue
             progress = s.progress.get(module_id)
+            if module.mandatory is not None and module.id in s.mandatory_done and not self.plans.is_finished(s, module, today):
+                # A yearly training is due again: this year's round starts from the first unit.
+                progress = s.progress[module_id] = ModuleProgress()
             if progress is None or progress.units_done < len(module.units):
                 s.step, s.module_id, s.index = Step.UNIT, module_id, progress.units_done if progress else 0
                 self._prompt(t, full=True)
