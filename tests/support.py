@@ -32,6 +32,11 @@ class Reply:
         assert choices, f"no question was asked; the bot said:\n{self.text}"
         return choices[-1]
 
+    def asks(self, step: str) -> bool:
+        """Does the reply end with a question of this dialog step ("quiz", "evaluation", ...)?"""
+        choices = [m for m in self.messages if isinstance(m, ChoiceMessage)]
+        return bool(choices) and choices[-1].choice_id.startswith(f"{step}:")
+
     @property
     def files(self) -> list[FileMessage]:
         return [m for m in self.messages if isinstance(m, FileMessage)]
@@ -76,4 +81,17 @@ def answer_check(bot: RecordingBot, catalog: Catalog, *, self_level: str = "2", 
         item = by_prompt.get(prompt)
         answer = self_level if item is None else str(item.correct if knowledge_right else item.correct % len(item.options) + 1)
         reply = bot.say(answer)
+    return reply
+
+
+def study_units(bot: RecordingBot, units: int, *, quiz_answer: str = "1") -> Reply:
+    """Go through units: read, pick the first evaluation option, skip free text, answer the quiz."""
+    reply = bot.last
+    for _ in range(units):
+        bot.say("weiter")
+        reply = bot.say("fertig")
+        while reply.asks("evaluation") or "„-“ zum Überspringen" in reply.text:
+            reply = bot.say("1" if reply.asks("evaluation") else "-")
+        while reply.asks("quiz"):
+            reply = bot.say(quiz_answer)
     return reply

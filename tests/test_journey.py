@@ -8,9 +8,8 @@ from sqlalchemy import select
 
 from campusbot.app import Core
 from campusbot.content.catalog import Catalog
-from campusbot.core.messages import ChoiceMessage
 from campusbot.storage.rows import AchievementRow
-from tests.support import RecordingBot, answer_check, onboard
+from tests.support import RecordingBot, answer_check, onboard, study_units
 
 
 def achievements(core: Core) -> list[tuple[str, str]]:
@@ -148,35 +147,13 @@ def test_unit_evaluation_quiz_and_participation_confirmation(bot: RecordingBot, 
     assert achievements(core) == [("datenschutz", "participation")]
 
 
-def complete_units(bot: RecordingBot, module_units: int) -> ChoiceMessage:
-    for _ in range(module_units):
-        bot.say("weiter")
-        bot.say("fertig")
-        while bot.last.choice.choice_id.startswith("evaluation:"):
-            bot.say("3")
-        while bot.last.choice.choice_id.startswith("quiz:"):
-            bot.say("1")
-    return bot.last.choice
-
-
-def skip_text_question(bot: RecordingBot) -> None:
-    pass
-
-
 def test_passing_the_exam_records_a_certificate(bot: RecordingBot, core: Core, catalog: Catalog) -> None:
     finish_onboarding(bot, catalog)
     module = catalog.module("informationssicherheit")
     assert module is not None
     assert module.exam is not None
     move_to_front(bot, module.title.de)
-    for _ in module.units:
-        bot.say("weiter")
-        bot.say("fertig")
-        bot.say("5")
-        bot.say("1")
-        reply = bot.say("-")
-        while reply.messages and isinstance(reply.messages[-1], ChoiceMessage) and reply.choice.choice_id.startswith("quiz:"):
-            reply = bot.say("a")
+    reply = study_units(bot, len(module.units), quiz_answer="a")
     assert "Prüfung mit 5 Fragen" in reply.text
     assert "70 %" in reply.text
     # First attempt: all wrong, so not passed; the exam can be retaken.
@@ -202,13 +179,7 @@ def test_mandatory_training_records_completion_with_next_due_date(bot: Recording
     assert module is not None
     assert module.mandatory is not None
     move_to_front(bot, module.title.de)
-    for _ in module.units:
-        bot.say("weiter")
-        bot.say("fertig")
-        reply = bot.say("4")
-        reply = bot.say("-")
-        while reply.messages and reply.choice.choice_id.startswith("quiz:"):
-            reply = bot.say("b")
+    reply = study_units(bot, len(module.units), quiz_answer="b")
     assert "Die nächste ist fällig am 23.11.2027" in reply.text
     assert achievements(core) == [("pflicht-informationssicherheit", "mandatory")]
 
@@ -292,13 +263,7 @@ def test_a_yearly_training_comes_back_before_it_is_due_again(bot: RecordingBot, 
     module = catalog.module("pflicht-informationssicherheit")
     assert module is not None
     move_to_front(bot, module.title.de)
-    for _ in module.units:
-        bot.say("weiter")
-        bot.say("fertig")
-        bot.say("4")
-        reply = bot.say("-")
-        while reply.messages and reply.choice.choice_id.startswith("quiz:"):
-            reply = bot.say("b")
+    study_units(bot, len(module.units))
     assert isinstance(core.clock, FixedClock)
     # A month later it is done for this year: 'weiter' goes on with the next module.
     core.clock.advance(timedelta(days=30))
