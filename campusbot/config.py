@@ -6,12 +6,13 @@ keys are ``CAMPUSBOT_<KEY>``. The environment wins over the file.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError, model_validator
 
 from campusbot.errors import ConfigError
 
@@ -36,11 +37,52 @@ class BotSettings(_Section):
     default_language: Literal["de", "en"] = "de"
 
 
+class MatrixSettings(_Section):
+    homeserver: str
+    user_id: Annotated[str, StringConstraints(pattern=r"^@[^:]+:.+$")]
+    password: SecretStr = SecretStr("")
+    access_token: SecretStr = SecretStr("")
+    device_id: str = ""
+    device_name: str = "campusbot"
+    # Pickle key of the E2EE store and key of the stored cross-signing keys; never change it.
+    store_secret: SecretStr
+    group_rooms: list[str] = []
+
+    @model_validator(mode="after")
+    def _can_log_in(self) -> MatrixSettings:
+        if not self.password.get_secret_value() and not self.access_token.get_secret_value():
+            raise ValueError("set matrix.password or matrix.access_token")
+        if self.access_token.get_secret_value() and not self.device_id and not self.password.get_secret_value():
+            raise ValueError("matrix.access_token needs matrix.device_id")
+        if len(self.store_secret.get_secret_value()) < 16:
+            raise ValueError("matrix.store_secret must be at least 16 characters")
+        return self
+
+
+BUNDESLAENDER = ("BW", "BY", "BE", "BB", "HB", "HH", "HE", "MV", "NI", "NW", "RP", "SL", "SN", "ST", "SH", "TH")
+
+
+class TenantSettings(_Section):
+    """A municipality: its employees are the Matrix users on its servers."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    name: str
+    state: Literal["BW", "BY", "BE", "BB", "HB", "HH", "HE", "MV", "NI", "NW", "RP", "SL", "SN", "ST", "SH", "TH"]
+    servers: Annotated[list[str], Field(min_length=1)]
+
+
 class Settings(_Section):
     data_dir: Path = default_data_dir()
     content_dir: Path | None = None
     store: StoreSettings = StoreSettings()
     bot: BotSettings = BotSettings()
+    matrix: MatrixSettings | None = None
+    tenants: list[TenantSettings] = []
+
+    def tenant_of(self, user_id: str) -> TenantSettings | None:
+        """The tenant whose servers the Matrix user is on."""
+        server = user_id.partition(":")[2]
+        return next((t for t in self.tenants if server in t.servers), None)
 
     def database_url(self) -> str:
         return self.store.url or f"sqlite:///{(self.data_dir / 'campusbot.sqlite3').resolve()}"
@@ -55,7 +97,8 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
         target = overrides
         for part in path[:-1]:
             target = target.setdefault(part, {})
-        target[path[-1]] = value
+        # Lists and tables ([[tenants]], group_rooms) are given as JSON in the environment.
+        target[path[-1]] = json.loads(value) if value.lstrip().startswith(("[", "{")) else value
     return overrides
 
 

@@ -21,3 +21,7 @@ class ConfigError(CampusbotError):
 
 class StoreError(CampusbotError):
     """The store cannot be used (wrong URL, schema too old, ...)."""
+
+
+class TransportError(CampusbotError):
+    """A chat network failed in a way that retrying will not fix (bad credentials, ...)."""

@@ -152,3 +152,13 @@ def test_a_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "campusbot: " in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_outbox_ids_are_never_reused_after_delivery(core: Core) -> None:
+    """The outbox id is the Matrix transaction id; a reused one would make the homeserver drop a message."""
+    with core.store.transaction() as tx:
+        [first] = tx.enqueue(None, "memory", "memory:x", [TextMessage("eins")], core.clock.now())
+        tx.mark_delivered(first)
+    with core.store.transaction() as tx:
+        [second] = tx.enqueue(None, "memory", "memory:x", [TextMessage("zwei")], core.clock.now())
+    assert second > first

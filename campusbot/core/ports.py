@@ -85,6 +85,12 @@ class Transaction(Protocol):
 
     def mark_failed(self, outbox_id: int, retry_at: datetime) -> None: ...
 
+    def cursor(self, name: str) -> str | None:
+        """A channel's saved reading position (e.g. a Matrix sync token)."""
+        ...
+
+    def save_cursor(self, name: str, value: str, now: datetime) -> None: ...
+
 
 class Store(Protocol):
     def transaction(self) -> AbstractContextManager[Transaction]:

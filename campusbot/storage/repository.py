@@ -25,6 +25,7 @@ _state = Base.metadata.tables["learner_state"]
 _inbound = Base.metadata.tables["inbound_event"]
 _outbox = Base.metadata.tables["outbox"]
 _achievement = Base.metadata.tables["achievement"]
+_cursor = Base.metadata.tables["channel_cursor"]
 
 # The statements of a turn are built once: building them costs more than running them on SQLite.
 _FIND_LEARNER = (
@@ -165,6 +166,17 @@ class SqlTransaction:
         self._connection.execute(
             update(_outbox).where(_outbox.c.id == outbox_id).values(attempts=_outbox.c.attempts + 1, next_attempt_at=retry_at)
         )
+
+
+    def cursor(self, name: str) -> str | None:
+        value: str | None = self._connection.execute(select(_cursor.c.value).where(_cursor.c.name == name)).scalar_one_or_none()
+        return value
+
+    def save_cursor(self, name: str, value: str, now: datetime) -> None:
+        values = {"name": name, "value": value, "updated_at": now}
+        upsert = sqlite_insert(_cursor) if self._dialect == "sqlite" else postgresql_insert(_cursor)
+        update_existing = upsert.values(**values).on_conflict_do_update(index_elements=["name"], set_={"value": value, "updated_at": now})
+        self._connection.execute(update_existing)
 
 
 def _dump(state: LearnerState) -> str:

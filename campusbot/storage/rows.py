@@ -34,6 +34,8 @@ class Base(DeclarativeBase):
 
 class LearnerRow(Base):
     __tablename__ = "learner"
+    # Ids are never reused after an erasure or a delivery (SQLite reuses the highest rowid otherwise).
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy reads it as is
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column()
@@ -71,7 +73,8 @@ class InboundEventRow(Base):
 
 class OutboxRow(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_channel_next_attempt", "channel", "next_attempt_at"),)
+    # The outbox id is the Matrix transaction id: it must never be reused (SQLite would, without AUTOINCREMENT).
+    __table_args__ = (Index("ix_outbox_channel_next_attempt", "channel", "next_attempt_at"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     learner_id: Mapped[int | None] = mapped_column(ForeignKey("learner.id", ondelete="SET NULL"), index=True)
@@ -97,3 +100,13 @@ class AchievementRow(Base):
     competences: Mapped[list[str]] = mapped_column(JSON)
     score: Mapped[float | None] = mapped_column(Float)
     next_due: Mapped[date | None] = mapped_column(Date)
+
+
+class ChannelCursorRow(Base):
+    """Where a channel resumes reading (a Matrix sync token); saved only after a batch is handled."""
+
+    __tablename__ = "channel_cursor"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column()
