@@ -88,6 +88,9 @@ class Settings(_Section):
         return self.store.url or f"sqlite:///{(self.data_dir / 'campusbot.sqlite3').resolve()}"
 
 
+_JSON_KEYS = frozenset({"tenants", "group_rooms", "servers"})
+
+
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for name, value in environ.items():
@@ -97,8 +100,8 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
         target = overrides
         for part in path[:-1]:
             target = target.setdefault(part, {})
-        # Lists and tables ([[tenants]], group_rooms) are given as JSON in the environment.
-        target[path[-1]] = json.loads(value) if value.lstrip().startswith(("[", "{")) else value
+        # Lists and tables ([[tenants]], group_rooms) are given as JSON in the environment; secrets never are.
+        target[path[-1]] = json.loads(value) if path[-1] in _JSON_KEYS else value
     return overrides
 
 

@@ -43,5 +43,44 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
 
 def test_the_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parent.parent / "deploy" / "campusbot.example.toml"
-    settings = load_settings(example, environ={})
+    # Secrets come from the environment, as the example file says.
+    settings = load_settings(example, environ={"CAMPUSBOT_MATRIX__PASSWORD": "from-the-environment"})
     assert settings.bot.default_language == "de"
+    assert settings.matrix is not None
+    assert settings.tenant_of("@anna:musterstadt.de") is not None
+    assert settings.tenant_of("@mallory:evil.example") is None
+
+
+def test_lists_come_from_the_environment_as_json_but_secrets_stay_strings() -> None:
+    settings = load_settings(None, environ={
+        "CAMPUSBOT_MATRIX__HOMESERVER": "http://127.0.0.1:8008", "CAMPUSBOT_MATRIX__USER_ID": "@bot:localhost",
+        "CAMPUSBOT_MATRIX__PASSWORD": "[not json", "CAMPUSBOT_MATRIX__STORE_SECRET": "{0123456789abcdef}",
+        "CAMPUSBOT_MATRIX__GROUP_ROOMS": '["!hr:localhost"]',
+        "CAMPUSBOT_TENANTS": '[{"id": "kreis", "name": "Kreis", "state": "RP", "servers": ["localhost"]}]',
+    })
+    assert settings.matrix is not None
+    assert settings.matrix.password.get_secret_value() == "[not json"
+    assert settings.matrix.store_secret.get_secret_value() == "{0123456789abcdef}"
+    assert settings.matrix.group_rooms == ["!hr:localhost"]
+    assert settings.tenant_of("@anna:localhost") is not None
+
+
+def test_secrets_are_not_shown_in_the_settings() -> None:
+    settings = load_settings(None, environ={
+        "CAMPUSBOT_MATRIX__HOMESERVER": "http://x", "CAMPUSBOT_MATRIX__USER_ID": "@bot:x",
+        "CAMPUSBOT_MATRIX__PASSWORD": "hunter2-hunter2", "CAMPUSBOT_MATRIX__STORE_SECRET": "s" * 20,
+    })
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings.model_dump())
+
+
+def test_config_may_follow_the_subcommand(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.toml"
+    path.write_text(f'data_dir = "{tmp_path}"\n')
+    for args in (["--config", str(path), "db", "upgrade"], ["db", "upgrade", "--config", str(path)]):
+        result = subprocess.run([sys.executable, "-m", "campusbot", *args], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "campusbot.sqlite3").exists()
