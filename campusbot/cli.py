@@ -80,27 +80,64 @@ def cmd_chat(args: argparse.Namespace) -> int:
         channel.say(line)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from campusbot.app import build_core
+    from campusbot.channels.matrix.channel import MatrixChannel
+    from campusbot.errors import ConfigError
+
+    if not args.config:
+        raise ConfigError("campusbot run needs --config FILE (see deploy/campusbot.example.toml)")
+    settings = _settings(args)
+    if settings.matrix is None:
+        raise ConfigError(f"{args.config}: key matrix: the [matrix] section is missing")
+    core = build_core(settings)
+
+    async def serve() -> None:
+        channel = MatrixChannel(settings, core.turns, core.store, core.clock)
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            if task is not None:
+                loop.add_signal_handler(signum, task.cancel)
+        try:
+            await channel.run()
+        except asyncio.CancelledError:
+            logging.getLogger("campusbot").info("stopped")
+
+    asyncio.run(serve())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="campusbot", description="A learning assistant for municipal employees.")
-    parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output to standard error")
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS keeps a value given before the subcommand from being reset by the subcommand's default.
+    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML configuration file")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug output")
+    parser = argparse.ArgumentParser(prog="campusbot", description="A learning assistant for municipal employees.", parents=[common])
+    parser.set_defaults(config=None, verbose=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    chat = sub.add_parser("chat", help="talk to the bot in the terminal")
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal", parents=[common])
     chat.add_argument("--user", metavar="ID", help="learner id (default: your login name)")
     chat.add_argument("--db", metavar="PATH_OR_URL", help="SQLite file or database URL")
     chat.add_argument("--lang", choices=["de", "en"], help="language of a new learner")
     chat.set_defaults(func=cmd_chat)
 
+    run = sub.add_parser("run", help="run the bot on Matrix (needs --config)", parents=[common])
+    run.set_defaults(func=cmd_run)
+
     content = sub.add_parser("content", help="work with the content under dialogs/")
     content_sub = content.add_subparsers(dest="content_command", required=True)
-    check = content_sub.add_parser("check", help="validate content files")
+    check = content_sub.add_parser("check", help="validate content files", parents=[common])
     check.add_argument("path", nargs="?", help="content folder (default: the shipped dialogs/)")
     check.set_defaults(func=cmd_content_check)
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    up = db_sub.add_parser("upgrade", help="apply all migrations")
+    up = db_sub.add_parser("upgrade", help="apply all migrations", parents=[common])
     up.add_argument("--db", metavar="PATH_OR_URL", help="SQLite file or database URL")
     up.set_defaults(func=cmd_db_upgrade)
     return parser
@@ -108,7 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if args.verbose else logging.INFO if args.command == "run" else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # nio's debug output can carry request details; it never goes below WARNING.
+    logging.getLogger("nio").setLevel(logging.WARNING)
     try:
         result: int = args.func(args)
     except CampusbotError as exc:

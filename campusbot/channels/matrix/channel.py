@@ -1,0 +1,419 @@
+"""campusbot on Matrix: matrix-nio with end-to-end encryption, exactly-once delivery.
+
+- The sync token is campusbot's own (nio saves its token before running callbacks,
+  which would be at-most-once): it is stored only after a whole batch was handled.
+  Each event is a turn whose event id is recorded in the turn's transaction, so a
+  batch replayed after a crash is deduplicated event by event.
+- Replies leave through the outbox; the outbox id is the Matrix transaction id, so
+  a resend after a crash is deduplicated by the homeserver.
+- Keys keep flowing outside ``sync_forever``: after every sync the channel uploads,
+  queries and claims keys and sends pending to-device messages, as nio's loop does.
+- Trust policy for learners' devices: trust on first use. A bot cannot verify
+  interactively, so room keys are shared with every device a learner has; a new
+  device of a learner gets keys from then on, and is logged. Devices a learner
+  blacklists are never trusted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from nio import (
+    InviteMemberEvent,
+    JoinError,
+    LoginResponse,
+    MegolmEvent,
+    RoomMemberEvent,
+    RoomMessageText,
+    RoomSendResponse,
+    SyncResponse,
+    UnknownEvent,
+    UploadResponse,
+)
+from nio.client.async_client import AsyncClient, AsyncClientConfig
+from nio.rooms import MatrixRoom
+
+from campusbot.channels.matrix.crosssigning import ensure_cross_signed
+from campusbot.channels.matrix.render import (
+    POLL_START,
+    file_content,
+    learner_text,
+    notice_content,
+    parse_poll_response,
+    poll_end_content,
+    poll_start_content,
+)
+from campusbot.config import MatrixSettings, Settings
+from campusbot.core.clock import Clock
+from campusbot.core.messages import ChannelName, ChoiceMessage, FileMessage, Incoming, TextMessage
+from campusbot.core.ports import OutboxItem, Store
+from campusbot.core.turns import TurnService
+from campusbot.errors import TransportError
+
+log = logging.getLogger(__name__)
+
+CHANNEL = ChannelName("matrix")
+SYNC_TIMEOUT_MS = 30_000
+# Presence, receipts, typing and account data are of no use to the bot: a lean sync is a fast sync.
+SYNC_FILTER: dict[str, Any] = {
+    "presence": {"types": []},
+    "account_data": {"types": []},
+    "room": {"ephemeral": {"types": []}, "account_data": {"types": []}, "timeline": {"limit": 50}},
+}
+MAX_BACKOFF_S = 30.0
+PENDING_DECRYPTION_TTL = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    user_id: str
+    device_id: str
+    access_token: str
+
+
+def _write_private(path: Path, data: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(data)
+    tmp.replace(path)
+
+
+@dataclass(slots=True)
+class _PendingDecryption:
+    room_id: str
+    event: MegolmEvent
+    since: datetime
+
+
+class MatrixChannel:
+    """Owns the nio client: login, crypto, the sync loop and the outbox sender."""
+
+    def __init__(self, settings: Settings, turns: TurnService, store: Store, clock: Clock) -> None:
+        if settings.matrix is None:
+            raise TransportError("the [matrix] section of the configuration is missing")
+        self._settings = settings
+        self._matrix: MatrixSettings = settings.matrix
+        self._turns = turns
+        self._store = store
+        self._clock = clock
+        self._dir = settings.data_dir / "matrix"
+        self._credentials_path = self._dir / "credentials.json"
+        self._wake_sender = asyncio.Event()
+        self._pending: list[_PendingDecryption] = []
+        self._open_polls: dict[str, str] = {}
+        self._known_devices: dict[str, set[str]] = {}
+        self.ready = asyncio.Event()
+        secret = self._matrix.store_secret.get_secret_value()
+        self._dir.joinpath("store").mkdir(parents=True, exist_ok=True)
+        config = AsyncClientConfig(
+            encryption_enabled=True,
+            pickle_key=secret,
+            store_sync_tokens=False,
+            # nio retries 429s forever by default; the outbox owns retries instead.
+            max_limit_exceeded=0,
+            max_timeouts=2,
+            request_timeout=SYNC_TIMEOUT_MS / 1000 + 30,
+        )
+        self.client = AsyncClient(
+            self._matrix.homeserver, self._matrix.user_id, store_path=str(self._dir / "store"), config=config,
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Log in (or restore the login), prepare encryption, then sync and send until cancelled."""
+        try:
+            await self._login()
+            await self._prepare_crypto()
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._sync_loop(), name="matrix-sync")
+                tasks.create_task(self._send_loop(), name="matrix-send")
+        finally:
+            await self.client.close()  # type: ignore[no-untyped-call]
+
+    async def _login(self) -> None:
+        credentials = self._load_credentials()
+        token = self._matrix.access_token.get_secret_value()
+        if credentials is not None:
+            self.client.restore_login(credentials.user_id, credentials.device_id, credentials.access_token)
+        elif token:
+            self.client.restore_login(self._matrix.user_id, self._matrix.device_id, token)
+            self._save_credentials(Credentials(self._matrix.user_id, self._matrix.device_id, token))
+        else:
+            response = await self.client.login(self._matrix.password.get_secret_value(), device_name=self._matrix.device_name)
+            if not isinstance(response, LoginResponse):
+                raise TransportError(f"Matrix login as {self._matrix.user_id} failed: {getattr(response, 'message', response)}")
+            self._save_credentials(Credentials(response.user_id, response.device_id, response.access_token))
+        log.info("matrix: logged in as %s, device %s", self.client.user_id, self.client.device_id)
+
+    def _load_credentials(self) -> Credentials | None:
+        if not self._credentials_path.is_file():
+            return None
+        data = json.loads(self._credentials_path.read_text(encoding="utf-8"))
+        if data.get("user_id") != self._matrix.user_id:
+            raise TransportError(f"{self._credentials_path} belongs to {data.get('user_id')}, not matrix.user_id {self._matrix.user_id}")
+        return Credentials(data["user_id"], data["device_id"], data["access_token"])
+
+    def _save_credentials(self, credentials: Credentials) -> None:
+        body = {"user_id": credentials.user_id, "device_id": credentials.device_id, "access_token": credentials.access_token}
+        _write_private(self._credentials_path, json.dumps(body))
+
+    async def _prepare_crypto(self) -> None:
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        async with aiohttp.ClientSession() as session:
+            await ensure_cross_signed(
+                session,
+                self._matrix.homeserver,
+                self.client.access_token,
+                self.client.user_id,
+                self.client.device_id or "",
+                self._matrix.password.get_secret_value() or None,
+                self._dir / "cross_signing.keys",
+                self._matrix.store_secret.get_secret_value(),
+                # Sign only the device key nio really holds, not one a homeserver could swap in.
+                device_ed25519=self.client.olm.account.identity_keys["ed25519"] if self.client.olm else None,
+            )
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    async def _sync_loop(self) -> None:
+        backoff = 1.0
+        while True:
+            with self._store.transaction() as tx:
+                since = tx.cursor(CHANNEL)
+            response = await self.client.sync(
+                timeout=SYNC_TIMEOUT_MS if since else 0, sync_filter=SYNC_FILTER, since=since, full_state=since is None,
+            )
+            if not isinstance(response, SyncResponse):
+                log.warning("matrix: sync failed (%s), retrying in %.0f s", getattr(response, "message", response), backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            backoff = 1.0
+            await self._keep_keys_flowing()
+            await self._handle_batch(response, initial=since is None)
+            with self._store.transaction() as tx:
+                tx.save_cursor(CHANNEL, response.next_batch, self._clock.now())
+            self.ready.set()
+
+    async def _keep_keys_flowing(self) -> None:
+        client = self.client
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
+
+    async def _handle_batch(self, response: SyncResponse, *, initial: bool) -> None:
+        for room_id, invite in response.rooms.invite.items():
+            await self._on_invite(room_id, [e for e in invite.invite_state if isinstance(e, InviteMemberEvent)])
+        handled = False
+        if not initial:
+            # The first sync of a fresh bot replays history; nothing in it is for the bot.
+            for room_id, info in response.rooms.join.items():
+                room = self.client.rooms.get(room_id)
+                if room is None:
+                    continue
+                events = info.timeline.events
+                start = 0
+                for index, event in enumerate(events):
+                    if isinstance(event, RoomMemberEvent) and event.state_key == self.client.user_id and event.membership == "join":
+                        start = index + 1  # what came before the bot joined is not for the bot
+                        handled |= self._on_joined(room, event)
+                for event in events[start:]:
+                    handled |= self._on_event(room, event)
+        handled |= self._retry_decryption()
+        if handled:
+            self._wake_sender.set()
+
+    async def _on_invite(self, room_id: str, events: list[InviteMemberEvent]) -> None:
+        invite = next((e for e in events if e.state_key == self.client.user_id and e.membership == "invite"), None)
+        if invite is None:
+            return
+        inviter = invite.sender
+        is_dm = bool(invite.content.get("is_direct"))
+        allowed = room_id in self._matrix.group_rooms or (is_dm and self._settings.tenant_of(inviter) is not None)
+        if not allowed:
+            log.info("matrix: declining invite to %s from %s", room_id, inviter)
+            await self.client.room_leave(room_id)
+            return
+        response = await self.client.join(room_id)
+        if isinstance(response, JoinError):
+            log.warning("matrix: could not join %s: %s", room_id, response.message)
+
+    def _is_learner_room(self, room: MatrixRoom) -> bool:
+        # Group rooms (an HR room) never get a learner's dialog: nothing personal goes there.
+        return room.room_id not in self._matrix.group_rooms
+
+    def _on_joined(self, room: MatrixRoom, event: RoomMemberEvent) -> bool:
+        if not self._is_learner_room(room):
+            return False
+        learner = next((u for u in room.users if u != self.client.user_id), None)
+        if learner is None or self._settings.tenant_of(learner) is None:
+            return False
+        self._turn(Incoming(CHANNEL, learner, room.room_id, f"join:{event.event_id}", kind="open"))
+        return True
+
+    def _on_event(self, room: MatrixRoom, event: Any) -> bool:
+        sender = getattr(event, "sender", None)
+        if sender is None or sender == self.client.user_id or not self._is_learner_room(room):
+            return False
+        if self._settings.tenant_of(sender) is None:
+            return False
+        if isinstance(event, MegolmEvent):
+            self._pending.append(_PendingDecryption(room.room_id, event, self._clock.now()))
+            return False
+        if isinstance(event, RoomMessageText):
+            text = learner_text(event.source.get("content", {}))
+            self._turn(Incoming(CHANNEL, sender, room.room_id, event.event_id, text=text))
+            return True
+        if isinstance(event, UnknownEvent):
+            answer = parse_poll_response(event.type, event.source.get("content", {}))
+            if answer is None:
+                return False
+            self._turn(Incoming(
+                CHANNEL, sender, room.room_id, event.event_id, kind="choice", choice_id=answer.choice_id, option_keys=answer.option_keys,
+            ))
+            return True
+        return False
+
+    def _retry_decryption(self) -> bool:
+        """Events whose room key came late are handled once the key is there."""
+        handled = False
+        still: list[_PendingDecryption] = []
+        for pending in self._pending:
+            try:
+                event = self.client.decrypt_event(pending.event)
+            except Exception:  # nio raises several crypto errors; all mean "not yet"
+                if self._clock.now() - pending.since < PENDING_DECRYPTION_TTL:
+                    still.append(pending)
+                else:
+                    log.warning("matrix: giving up on undecryptable event %s", pending.event.event_id)
+                continue
+            room = self.client.rooms.get(pending.room_id)
+            if room is not None:
+                handled |= self._on_event(room, event)
+        self._pending = still
+        return handled
+
+    def _turn(self, incoming: Incoming) -> None:
+        self._turns.handle(incoming)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        while True:
+            delay = await self._drain()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_sender.wait(), timeout=delay)
+            self._wake_sender.clear()
+
+    async def _drain(self) -> float:
+        """Send what is due; returns how long to wait before looking again."""
+        now = self._clock.now()
+        with self._store.transaction() as tx:
+            items = tx.pending_outbox(CHANNEL, 200, now)
+        blocked: set[str] = set()
+        next_wait = 5.0
+        for item in items:
+            if item.address in blocked:
+                continue  # keep each room's messages in order
+            retry_after = await self._send(item)
+            with self._store.transaction() as tx:
+                if retry_after is None:
+                    tx.mark_delivered(item.id)
+                else:
+                    tx.mark_failed(item.id, self._clock.now() + timedelta(seconds=retry_after))
+                    blocked.add(item.address)
+                    next_wait = min(next_wait, retry_after)
+        return next_wait
+
+    async def _send(self, item: OutboxItem) -> float | None:
+        """Send one outbox item; None when sent, else seconds until it may be retried."""
+        room_id = item.address
+        room = self.client.rooms.get(room_id)
+        try:
+            if room is not None and room.encrypted and not room.members_synced:
+                await self.client.joined_members(room_id)
+            self._note_new_devices(room)
+            message = item.message
+            if isinstance(message, ChoiceMessage) and room_id in self._open_polls:
+                await self._end_poll(room_id, item.id)
+            event_type, content = await self._content_for(item, encrypted=bool(room and room.encrypted))
+            response = await self.client.room_send(
+                room_id, event_type, content, tx_id=f"campusbot-{item.id}", ignore_unverified_devices=True,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("matrix: sending outbox %s failed: %s", item.id, exc)
+            return self._backoff(item)
+        if isinstance(response, RoomSendResponse):
+            if event_type == POLL_START:
+                self._open_polls[room_id] = response.event_id
+            return None
+        retry_ms = getattr(response, "retry_after_ms", None)
+        log.warning("matrix: outbox %s not sent: %s %s", item.id, getattr(response, "status_code", ""), getattr(response, "message", ""))
+        if retry_ms:
+            return max(float(retry_ms) / 1000, 0.05)
+        return self._backoff(item)
+
+    @staticmethod
+    def _backoff(item: OutboxItem) -> float:
+        return float(min(2 ** item.attempts, MAX_BACKOFF_S))
+
+    async def _end_poll(self, room_id: str, outbox_id: int) -> None:
+        poll_event_id = self._open_polls.pop(room_id)
+        await self.client.room_send(
+            room_id, "org.matrix.msc3381.poll.end", poll_end_content(poll_event_id, "—"),
+            tx_id=f"campusbot-{outbox_id}-end", ignore_unverified_devices=True,
+        )
+
+    async def _content_for(self, item: OutboxItem, *, encrypted: bool) -> tuple[str, dict[str, Any]]:
+        message = item.message
+        if isinstance(message, TextMessage):
+            return "m.room.message", notice_content(message.text)
+        if isinstance(message, ChoiceMessage):
+            return POLL_START, poll_start_content(message)
+        if isinstance(message, FileMessage):
+            return "m.room.message", await self._upload(message, encrypted=encrypted)
+        raise TypeError(f"cannot send {type(message).__name__} on Matrix")
+
+    async def _upload(self, message: FileMessage, *, encrypted: bool) -> dict[str, Any]:
+        response, keys = await self.client.upload(
+            io.BytesIO(message.data), content_type=message.mimetype, filename=message.filename,
+            encrypt=encrypted, filesize=len(message.data),
+        )
+        if not isinstance(response, UploadResponse):
+            raise OSError(f"upload of {message.filename} failed: {getattr(response, 'message', response)}")
+        if encrypted and keys is not None:
+            encrypted_file = {**keys, "url": response.content_uri}
+            return file_content(message.filename, message.mimetype, len(message.data), message.caption, None, encrypted_file)
+        return file_content(message.filename, message.mimetype, len(message.data), message.caption, response.content_uri, None)
+
+    def _note_new_devices(self, room: MatrixRoom | None) -> None:
+        """Trust on first use: log when a learner's set of devices changes."""
+        if room is None or not room.encrypted:
+            return
+        for user_id in room.users:
+            if user_id == self.client.user_id:
+                continue
+            devices = {d.device_id for d in self.client.device_store.active_user_devices(user_id)}
+            known = self._known_devices.get(user_id)
+            if known is not None and devices - known:
+                log.info("matrix: %s has a new device %s; trusted on first use", user_id, ", ".join(sorted(devices - known)))
+            self._known_devices[user_id] = devices
+

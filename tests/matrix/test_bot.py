@@ -1,0 +1,234 @@
+"""campusbot on a real Synapse: the journey in plain and encrypted DMs, invites, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nio import Event, UnknownEvent
+from pydantic import SecretStr
+
+from campusbot.app import build_core
+from campusbot.channels.matrix.channel import MatrixChannel
+from campusbot.config import MatrixSettings, Settings, TenantSettings
+from campusbot.content.catalog import Catalog
+from campusbot.i18n import GettextTexts
+from tests.matrix.conftest import MakeLearner, Register
+from tests.matrix.learner import LearnerClient, poll_answers, text_of
+from tests.matrix.synapse import Account, Synapse
+from tests.test_matrix_render import spec_validator
+
+POLL_START = "org.matrix.msc3381.poll.start"
+POLL_END = "org.matrix.msc3381.poll.end"
+STORE_SECRET = "a-test-store-secret-of-some-length"  # noqa: S105 - a test value
+
+
+def bot_settings(synapse: Synapse, account: Account, data_dir: Path, servers: list[str] | None = None) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        matrix=MatrixSettings(
+            homeserver=synapse.url, user_id=account.user_id, password=SecretStr(account.password),
+            store_secret=SecretStr(STORE_SECRET),
+        ),
+        tenants=[TenantSettings(id="testkreis", name="Testkreis", state="HE", servers=servers or [synapse.server_name])],
+    )
+
+
+@dataclass
+class RunningBot:
+    account: Account
+    channel: MatrixChannel
+    task: asyncio.Task[None]
+
+    @property
+    def user_id(self) -> str:
+        return self.account.user_id
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings: Settings, account: Account, catalog: Catalog, texts: GettextTexts) -> AsyncIterator[RunningBot]:
+    core = build_core(settings, catalog=catalog, texts=texts)
+    channel = MatrixChannel(settings, core.turns, core.store, core.clock)
+    task = asyncio.create_task(channel.run())
+    try:
+        ready = asyncio.create_task(channel.ready.wait())
+        done, _ = await asyncio.wait({ready, task}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()  # raises what went wrong at start
+        assert ready in done, "the bot did not finish its first sync within 60 s"
+        yield RunningBot(account, channel, task)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        core.store.engine.dispose()
+
+
+@pytest.fixture
+async def bot(synapse: Synapse, register: Register, tmp_path: Path, catalog: Catalog, texts: GettextTexts) -> AsyncIterator[RunningBot]:
+    account = register("campusbot")
+    async with running_bot(bot_settings(synapse, account, tmp_path / "bot"), account, catalog, texts) as running:
+        yield running
+
+
+@dataclass
+class Conversation:
+    """The learner's side of a DM with the bot; records every bot event it consumed."""
+
+    learner: LearnerClient
+    room_id: str
+    seen: list[Event] = field(default_factory=list)
+
+    async def next_poll(self, timeout: float = 20.0) -> tuple[UnknownEvent, list[str]]:  # noqa: ASYNC109
+        """Consume bot events up to the next poll; returns it and the texts before it."""
+        texts: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            [event] = await self.learner.wait_for_messages(self.room_id, 1, timeout=max(deadline - time.monotonic(), 0.1))
+            self.seen.append(event)
+            if isinstance(event, UnknownEvent) and event.type == POLL_START:
+                return event, texts
+            texts.append(text_of(event))
+
+    async def answer_poll(self, poll: UnknownEvent, *numbers: int, stable: bool = False) -> None:
+        answers = poll_answers(poll)
+        await self.learner.send_poll_response(self.room_id, poll.event_id, [answers[n - 1][0] for n in numbers], stable=stable)
+
+    async def say(self, text: str) -> None:
+        await self.learner.send_text(self.room_id, text)
+
+
+def assert_events_are_spec_valid(events: list[Event]) -> None:
+    notice = spec_validator("m.room.message$m.notice.yaml")
+    for event in events:
+        source: dict[str, Any] = dict(event.source)
+        if source.get("type") == "m.room.message":
+            source.setdefault("room_id", "!r:localhost")
+            assert list(notice.iter_errors(source)) == [], source
+            assert source["content"]["m.mentions"] == {}
+        elif source.get("type") == POLL_START:
+            poll = source["content"][POLL_START]
+            assert poll["kind"] == "org.matrix.msc3381.poll.disclosed"
+            assert 1 <= len(poll["answers"]) <= 20
+            assert isinstance(source["content"]["org.matrix.msc1767.text"], str)
+
+
+async def journey(conversation: Conversation, catalog: Catalog) -> None:
+    """Greeting, consent, role, interests, the check (polls and typing), plan, one unit, one quiz item."""
+    poll, before = await conversation.next_poll()
+    assert any("campusbot" in t for t in before)
+    assert "Sind Sie damit einverstanden?" in text_of(poll)
+    await conversation.answer_poll(poll, 1)  # unstable poll response, as Element sends it
+    poll, _ = await conversation.next_poll()
+    assert "Welche Rolle" in text_of(poll)
+    await conversation.say("Führungskraft")
+    poll, _ = await conversation.next_poll()
+    assert "Welche Themen" in text_of(poll)
+    await conversation.answer_poll(poll, 2, 7, stable=True)  # the stable form, several answers
+    poll, _ = await conversation.next_poll()
+    await conversation.say("starten")
+    for number in range(1, len(catalog.check.self_assessment) + len(catalog.check.knowledge) + 1):
+        poll, _ = await conversation.next_poll()
+        assert f"Frage {number} von 20" in text_of(poll)
+        if number % 2:
+            await conversation.answer_poll(poll, 2)
+        else:
+            await conversation.say("b")
+    poll, before = await conversation.next_poll()
+    assert any("Ihr Ergebnis" in t for t in before)
+    assert any("Ihr Lernplan" in t and "weil" in t for t in before)
+    await conversation.say("annehmen")
+    poll, _ = await conversation.next_poll()
+    await conversation.answer_poll(poll, 1)  # "Weiter lernen"
+    poll, before = await conversation.next_poll()
+    assert any("Einheit 1 von 3" in t for t in before)
+    await conversation.say("fertig")
+    poll, _ = await conversation.next_poll()
+    assert "Auswertung 1 von" in text_of(poll)
+    await conversation.answer_poll(poll, 4)
+    [free_text] = await conversation.learner.wait_for_messages(conversation.room_id, 1)
+    assert "Überspringen" in text_of(free_text)
+    await conversation.say("-")
+    poll, _ = await conversation.next_poll()
+    assert "Quizfrage 1 von" in text_of(poll)
+    await conversation.answer_poll(poll, 1)
+    [feedback] = await conversation.learner.wait_for_messages(conversation.room_id, 1)
+    assert text_of(feedback).startswith(("Richtig!", "Leider nicht"))
+    conversation.seen.append(feedback)
+    # Every answered poll was ended.
+    ends = {e.source["content"]["m.relates_to"]["event_id"] for e in conversation.seen if getattr(e, "type", "") == POLL_END}
+    starts = [e.event_id for e in conversation.seen if getattr(e, "type", "") == POLL_START]
+    assert set(starts[:-1]) <= ends
+    assert_events_are_spec_valid(conversation.seen)
+
+
+async def test_journey_in_a_plain_dm(bot: RunningBot, make_learner: MakeLearner, catalog: Catalog) -> None:
+    learner = await make_learner()
+    room_id = await learner.open_dm(bot.user_id, encrypted=False)
+    await journey(Conversation(learner, room_id), catalog)
+
+
+async def test_journey_in_an_encrypted_dm_with_a_cross_signed_bot(bot: RunningBot, make_learner: MakeLearner, catalog: Catalog) -> None:
+    learner = await make_learner()
+    room_id = await learner.open_dm(bot.user_id, encrypted=True)
+    assert await learner.verify_cross_signing(bot.user_id, bot.channel.client.device_id or "")
+    conversation = Conversation(learner, room_id)
+    await journey(conversation, catalog)
+    # The learner really received encrypted events (nio marks decrypted events).
+    assert all(getattr(e, "decrypted", False) for e in conversation.seen)
+
+
+async def test_invite_from_another_server_is_declined(
+    synapse: Synapse, register: Register, make_learner: MakeLearner, tmp_path: Path, catalog: Catalog, texts: GettextTexts
+) -> None:
+    account = register("campusbot")
+    settings = bot_settings(synapse, account, tmp_path / "bot", servers=["gemeinde.example"])
+    async with running_bot(settings, account, catalog, texts):
+        learner = await make_learner()
+        response = await learner.client.room_create(invite=[account.user_id], is_direct=True)
+        room_id = response.room_id
+        deadline = time.monotonic() + 20
+        membership = "invite"
+        while membership == "invite" and time.monotonic() < deadline:
+            state = await learner.client.room_get_state_event(room_id, "m.room.member", account.user_id)
+            membership = getattr(state, "content", {}).get("membership", "invite")
+            await asyncio.sleep(0.2)
+        assert membership == "leave"
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+
+
+async def test_injection_and_a_20_kb_message_get_friendly_answers(bot: RunningBot, make_learner: MakeLearner) -> None:
+    learner = await make_learner()
+    room_id = await learner.open_dm(bot.user_id, encrypted=False)
+    conversation = Conversation(learner, room_id)
+    poll, _ = await conversation.next_poll()
+    await conversation.say("ja")
+    await conversation.next_poll()
+    await conversation.say('<img src=x onerror="alert(1)"> **fett** <script>x</script>')
+    poll, before = await conversation.next_poll()
+    assert any("nicht verstanden" in t for t in before)
+    await conversation.say("x" * 20_000)
+    poll, before = await conversation.next_poll()
+    assert any("zu lang" in t for t in before)
+    for event in conversation.seen:
+        formatted = event.source["content"].get("formatted_body")
+        if formatted:
+            parser = _Tags()
+            parser.feed(formatted)
+            assert parser.tags <= {"p", "strong", "ul", "li", "br"}
+    assert "Welche Rolle" in text_of(poll)
