@@ -321,7 +321,8 @@ class Synapse:
                 **_RATE_LIMITS,
             }
         )
-        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        # A JSON round trip drops shared references, so the YAML has no anchors/aliases.
+        self.config_path.write_text(yaml.safe_dump(jsonlib.loads(jsonlib.dumps(config)), sort_keys=False))
 
     # -- client API helpers ---------------------------------------------------
 

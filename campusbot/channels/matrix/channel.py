@@ -191,22 +191,33 @@ class MatrixChannel:
 
     async def _sync_loop(self) -> None:
         backoff = 1.0
+        first = True
         while True:
             with self._store.transaction() as tx:
                 since = tx.cursor(CHANNEL)
-            response = await self.client.sync(
-                timeout=SYNC_TIMEOUT_MS if since else 0, sync_filter=SYNC_FILTER, since=since, full_state=since is None,
-            )
+            try:
+                # nio keeps no room state across restarts: the first sync of every run asks for full state.
+                response = await self.client.sync(
+                    timeout=0 if first else SYNC_TIMEOUT_MS, sync_filter=SYNC_FILTER, since=since, full_state=first,
+                )
+                if isinstance(response, SyncResponse):
+                    await self._keep_keys_flowing()
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                # nio raises connection errors rather than returning them: the homeserver is away.
+                response = None
+                problem: object = exc
+            else:
+                problem = getattr(response, "message", response)
             if not isinstance(response, SyncResponse):
-                log.warning("matrix: sync failed (%s), retrying in %.0f s", getattr(response, "message", response), backoff)
+                log.warning("matrix: sync failed (%s), retrying in %.0f s", problem, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
             backoff = 1.0
-            await self._keep_keys_flowing()
             await self._handle_batch(response, initial=since is None)
             with self._store.transaction() as tx:
                 tx.save_cursor(CHANNEL, response.next_batch, self._clock.now())
+            first = False
             self.ready.set()
 
     async def _keep_keys_flowing(self) -> None:
@@ -317,6 +328,7 @@ class MatrixChannel:
     # -- sending ------------------------------------------------------------------------------
 
     async def _send_loop(self) -> None:
+        await self.ready.wait()  # rooms and their encryption state come with the first sync
         while True:
             delay = await self._drain()
             with contextlib.suppress(TimeoutError):
@@ -360,6 +372,10 @@ class MatrixChannel:
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("matrix: sending outbox %s failed: %s", item.id, exc)
+            return self._backoff(item)
+        except Exception:
+            # One message must not stop the sender: it is retried with backoff, the rest go on.
+            log.exception("matrix: cannot send outbox %s to %s", item.id, room_id)
             return self._backoff(item)
         if isinstance(response, RoomSendResponse):
             if event_type == POLL_START:

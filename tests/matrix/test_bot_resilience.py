@@ -1,0 +1,145 @@
+"""Exactly-once: a killed bot process loses and doubles nothing; a homeserver outage is survived."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from campusbot.channels.matrix.channel import CHANNEL
+from campusbot.config import Settings
+from campusbot.content.catalog import Catalog
+from campusbot.core.messages import TextMessage
+from campusbot.i18n import GettextTexts
+from tests.matrix.conftest import MakeLearner, Register
+from tests.matrix.learner import text_of
+from tests.matrix.synapse import Account, Synapse
+from tests.matrix.test_bot import STORE_SECRET, Conversation, bot_settings, running_bot
+
+
+class BotProcess:
+    """``campusbot run --config FILE`` as a real process that a test can kill."""
+
+    def __init__(self, synapse: Synapse, account: Account, data_dir: Path) -> None:
+        self.account = account
+        self.data_dir = data_dir
+        self.config = data_dir / "campusbot.toml"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(
+            f'data_dir = "{data_dir}"\n'
+            "[matrix]\n"
+            f'homeserver = "{synapse.url}"\n'
+            f'user_id = "{account.user_id}"\n'
+            "[[tenants]]\n"
+            'id = "testkreis"\nname = "Testkreis"\nstate = "HE"\n'
+            f'servers = ["{synapse.server_name}"]\n'
+        )
+        # Secrets through the environment, as an operator would set them.
+        self.env = {**os.environ, "CAMPUSBOT_MATRIX__PASSWORD": account.password, "CAMPUSBOT_MATRIX__STORE_SECRET": STORE_SECRET}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "bot.log"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "campusbot", "run", "--config", str(self.config)], env=self.env, stdout=log, stderr=log,
+            )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        assert "Traceback" not in self.log.read_text(errors="replace"), self.log.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture
+def bot_process(synapse: Synapse, register: Register, tmp_path: Path) -> Iterator[BotProcess]:
+    process = BotProcess(synapse, register("campusbot"), tmp_path / "bot")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+async def start_check(conversation: Conversation) -> None:
+    await conversation.next_poll(timeout=60)  # consent; the first start includes login and cross-signing
+    await conversation.say("ja")
+    await conversation.next_poll()
+    await conversation.say("1")
+    await conversation.next_poll()
+    await conversation.say("keine")
+    await conversation.next_poll()
+    await conversation.say("starten")
+
+
+async def test_sigkill_in_the_check_and_in_a_reply_burst_loses_and_doubles_nothing(
+    bot_process: BotProcess, make_learner: MakeLearner, catalog: Catalog
+) -> None:
+    learner = await make_learner()
+    room_id = await learner.open_dm(bot_process.account.user_id, encrypted=True)
+    conversation = Conversation(learner, room_id)
+    await start_check(conversation)
+    total = len(catalog.check.self_assessment) + len(catalog.check.knowledge)
+    asked: list[int] = []
+    for number in range(1, total + 1):
+        poll, _ = await conversation.next_poll(timeout=60)
+        asked.append(int(text_of(poll).split("Frage ", 1)[1].split(" ", 1)[0]))
+        await conversation.say("2")
+        if number in (6, total):
+            # Kill right after the answer: in the middle of the check, and (after the last answer)
+            # in the middle of the burst of result, plan and plan question.
+            await asyncio.sleep(0.05 if number == 6 else 0.15)
+            bot_process.kill()
+            bot_process.start()
+    assert asked == list(range(1, total + 1))
+    poll, before = await conversation.next_poll(timeout=60)
+    assert len([t for t in before if "Ihr Ergebnis" in t]) == 1
+    assert len([t for t in before if "Ihr Lernplan" in t]) == 1
+    assert "Was möchten Sie mit dem Plan tun?" in text_of(poll)
+    # Nothing more is on its way: no doubled message arrives late.
+    await asyncio.sleep(3)
+    assert learner.pending(room_id) == []
+
+
+async def test_homeserver_outage_is_survived_and_the_queue_delivered(
+    synapse: Synapse, register: Register, make_learner: MakeLearner, tmp_path: Path, catalog: Catalog, texts: GettextTexts
+) -> None:
+    account = register("campusbot")
+    settings: Settings = bot_settings(synapse, account, tmp_path / "bot")
+    async with running_bot(settings, account, catalog, texts) as bot:
+        learner = await make_learner()
+        room_id = await learner.open_dm(bot.user_id, encrypted=False)
+        conversation = Conversation(learner, room_id)
+        await conversation.next_poll()
+        synapse.stop()
+        # While the homeserver is down, the core queues a message (as a scheduled push will).
+        with bot.channel._store.transaction() as tx:  # the bot's real store
+            tx.enqueue(None, CHANNEL, room_id, [TextMessage("Ihre nächste Einheit wartet.")], bot.channel._clock.now())
+        bot.channel._wake_sender.set()
+        await asyncio.sleep(4)
+        assert not bot.task.done()
+        synapse.start()
+        started = time.monotonic()
+        event = await learner.expect_text(room_id, "Ihre nächste Einheit wartet.", timeout=60)
+        assert event is not None
+        assert time.monotonic() - started < 60
+        # And the dialog goes on.
+        await conversation.say("ja")
+        poll, _ = await conversation.next_poll(timeout=60)
+        assert "Welche Rolle" in text_of(poll)
