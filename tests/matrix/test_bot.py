@@ -232,3 +232,70 @@ async def test_injection_and_a_20_kb_message_get_friendly_answers(bot: RunningBo
             parser.feed(formatted)
             assert parser.tags <= {"p", "strong", "ul", "li", "br"}
     assert "Welche Rolle" in text_of(poll)
+
+
+async def test_a_message_whose_room_key_arrives_late_is_handled_when_the_key_comes(
+    bot: RunningBot, make_learner: MakeLearner
+) -> None:
+    from uuid import uuid4
+
+    from nio.api import Api
+    from nio.responses import RoomSendResponse, ShareGroupSessionResponse
+
+    learner = await make_learner()
+    room_id = await learner.open_dm(bot.user_id, encrypted=True)
+    conversation = Conversation(learner, room_id)
+    await conversation.next_poll()
+    await conversation.say("ja")  # shares the first session; the bot's device is now verified
+    await conversation.next_poll()
+
+    # A fresh megolm session: its key (from message index 0) is made now but held back, as a
+    # slow to-device path would; the answer encrypted with it goes out first.
+    client = learner.client
+    olm = client.olm
+    assert olm is not None
+    room = client.rooms[room_id]
+    held = list(olm.share_group_session_parallel(room_id, list(room.users), ignore_unverified_devices=True))
+    assert held
+    olm.outbound_group_sessions[room_id].shared = True
+    content = olm.group_encrypt(room_id, {"type": "m.room.message", "content": {"msgtype": "m.text", "body": "1"}})
+    method, path, data = Api.room_send(client.access_token, room_id, "m.room.encrypted", content, uuid4())
+    response = await client._send(RoomSendResponse, method, path, data, (room_id,))
+    assert isinstance(response, RoomSendResponse)
+
+    # Without the key the bot cannot read it, so it says nothing.
+    await asyncio.sleep(3)
+    assert learner.pending(room_id) == []
+    # The key arrives: the bot decrypts the waiting event and answers it.
+    for users, to_device in held:
+        method, path, data = Api.to_device(client.access_token, "m.room.encrypted", to_device, uuid4())
+        shared = await client._send(ShareGroupSessionResponse, method, path, data, response_data=(room_id, users))
+        assert isinstance(shared, ShareGroupSessionResponse)
+    poll, _ = await conversation.next_poll(timeout=30)
+    assert "Welche Themen" in text_of(poll)
+
+
+async def test_rate_limited_sends_wait_for_retry_after_and_lose_nothing(
+    synapse: Synapse, register: Register, make_learner: MakeLearner, tmp_path: Path, catalog: Catalog, texts: GettextTexts,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import urllib.parse
+
+    account = register("campusbot")
+    admin = register("admin", admin=True)
+    # One message a second for the bot: its greeting burst must hit 429 M_LIMIT_EXCEEDED.
+    path = f"/_synapse/admin/v1/users/{urllib.parse.quote(account.user_id)}/override_ratelimit"
+    synapse.admin_request("POST", path, admin.access_token, json={"messages_per_second": 1, "burst_count": 1})
+    caplog.set_level("WARNING", logger="campusbot.channels.matrix.channel")
+    async with running_bot(bot_settings(synapse, account, tmp_path / "bot"), account, catalog, texts) as bot:
+        learner = await make_learner()
+        room_id = await learner.open_dm(bot.user_id, encrypted=False)
+        conversation = Conversation(learner, room_id)
+        poll, before = await conversation.next_poll(timeout=30)
+        await conversation.say("ja")
+        poll, before_role = await conversation.next_poll(timeout=30)
+    assert len(before) == 1
+    assert before[0].startswith("Guten Tag")
+    assert before_role == ["Vielen Dank! Dann lernen wir uns kurz kennen."]
+    assert "Welche Rolle" in text_of(poll)
+    assert any("M_LIMIT_EXCEEDED" in r.getMessage() for r in caplog.records)

@@ -310,7 +310,8 @@ class MatrixChannel:
         for pending in self._pending:
             try:
                 event = self.client.decrypt_event(pending.event)
-            except Exception:  # nio raises several crypto errors; all mean "not yet"
+            except Exception as exc:  # nio raises several crypto errors; all mean "not yet"
+                log.debug("matrix: %s not decryptable yet: %s", pending.event.event_id, exc)
                 if self._clock.now() - pending.since < PENDING_DECRYPTION_TTL:
                     still.append(pending)
                 else:
