@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 from nio import Event, UnknownEvent
+from nio.crypto.attachments import decrypt_attachment
+from nio.responses import DownloadResponse
 from pydantic import SecretStr
 
 from campusbot.app import build_core
@@ -183,6 +186,20 @@ async def test_journey_in_an_encrypted_dm_with_a_cross_signed_bot(bot: RunningBo
     await journey(conversation, catalog)
     # The learner really received encrypted events (nio marks decrypted events).
     assert all(getattr(e, "decrypted", False) for e in conversation.seen)
+
+    # The data export arrives as an encrypted attachment that decrypts to the learner's data.
+    await conversation.say("export")
+    event = await learner.expect_text(room_id, "Ihre Daten bei campusbot", timeout=30)
+    content = event.source["content"]
+    assert content["msgtype"] == "m.file"
+    assert content["filename"] == "campusbot-daten.json"
+    assert "url" not in content
+    encrypted = content["file"]
+    download = await learner.client.download(encrypted["url"])
+    assert isinstance(download, DownloadResponse)
+    data = decrypt_attachment(download.body, encrypted["key"]["k"], encrypted["hashes"]["sha256"], encrypted["iv"])
+    export = json.loads(data)
+    assert export["learner"]["identities"][0]["external_id"] == learner.user_id
 
 
 async def test_invite_from_another_server_is_declined(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -95,6 +96,8 @@ async def test_sigkill_in_the_check_and_in_a_reply_burst_loses_and_doubles_nothi
     room_id = await learner.open_dm(bot_process.account.user_id, encrypted=True)
     conversation = Conversation(learner, room_id)
     await start_check(conversation)
+    credentials = bot_process.data_dir / "matrix" / "credentials.json"
+    device_before = json.loads(credentials.read_text())["device_id"]
     total = len(catalog.check.self_assessment) + len(catalog.check.knowledge)
     asked: list[int] = []
     for number in range(1, total + 1):
@@ -108,6 +111,9 @@ async def test_sigkill_in_the_check_and_in_a_reply_burst_loses_and_doubles_nothi
             bot_process.kill()
             bot_process.start()
     assert asked == list(range(1, total + 1))
+    # Restarts restore the login: the same device, no new one on the homeserver.
+    assert json.loads(credentials.read_text())["device_id"] == device_before
+    assert oct(credentials.stat().st_mode & 0o777) == "0o600"
     poll, before = await conversation.next_poll(timeout=60)
     assert len([t for t in before if "Ihr Ergebnis" in t]) == 1
     assert len([t for t in before if "Ihr Lernplan" in t]) == 1

@@ -395,7 +395,7 @@ class MatrixChannel:
     async def _end_poll(self, room_id: str, outbox_id: int) -> None:
         poll_event_id = self._open_polls.pop(room_id)
         await self.client.room_send(
-            room_id, "org.matrix.msc3381.poll.end", poll_end_content(poll_event_id, "—"),
+            room_id, "org.matrix.msc3381.poll.end", poll_end_content(poll_event_id, "✓"),
             tx_id=f"campusbot-{outbox_id}-end", ignore_unverified_devices=True,
         )
 
