@@ -197,6 +197,7 @@ async def test_journey_in_an_encrypted_dm_with_a_cross_signed_bot(bot: RunningBo
     encrypted = content["file"]
     download = await learner.client.download(encrypted["url"])
     assert isinstance(download, DownloadResponse)
+    assert isinstance(download.body, bytes)
     data = decrypt_attachment(download.body, encrypted["key"]["k"], encrypted["hashes"]["sha256"], encrypted["iv"])
     export = json.loads(data)
     assert export["learner"]["identities"][0]["external_id"] == learner.user_id
@@ -251,23 +252,17 @@ async def test_injection_and_a_20_kb_message_get_friendly_answers(bot: RunningBo
     assert "Welche Rolle" in text_of(poll)
 
 
-async def test_a_message_whose_room_key_arrives_late_is_handled_when_the_key_comes(
-    bot: RunningBot, make_learner: MakeLearner
-) -> None:
+HeldKey = list[tuple[set[tuple[str, str]], dict[str, Any]]]
+
+
+async def send_with_held_key(learner: LearnerClient, room_id: str, text: str) -> HeldKey:
+    """Send ``text`` in a fresh megolm session whose key (from index 0) is made but held back,
+    as a slow to-device path would; returns the held key messages."""
     from uuid import uuid4
 
     from nio.api import Api
-    from nio.responses import RoomSendResponse, ShareGroupSessionResponse
+    from nio.responses import RoomSendResponse
 
-    learner = await make_learner()
-    room_id = await learner.open_dm(bot.user_id, encrypted=True)
-    conversation = Conversation(learner, room_id)
-    await conversation.next_poll()
-    await conversation.say("ja")  # shares the first session; the bot's device is now verified
-    await conversation.next_poll()
-
-    # A fresh megolm session: its key (from message index 0) is made now but held back, as a
-    # slow to-device path would; the answer encrypted with it goes out first.
     client = learner.client
     olm = client.olm
     assert olm is not None
@@ -275,21 +270,63 @@ async def test_a_message_whose_room_key_arrives_late_is_handled_when_the_key_com
     held = list(olm.share_group_session_parallel(room_id, list(room.users), ignore_unverified_devices=True))
     assert held
     olm.outbound_group_sessions[room_id].shared = True
-    content = olm.group_encrypt(room_id, {"type": "m.room.message", "content": {"msgtype": "m.text", "body": "1"}})
+    content = olm.group_encrypt(room_id, {"type": "m.room.message", "content": {"msgtype": "m.text", "body": text}})
     method, path, data = Api.room_send(client.access_token, room_id, "m.room.encrypted", content, uuid4())
     response = await client._send(RoomSendResponse, method, path, data, (room_id,))
     assert isinstance(response, RoomSendResponse)
+    return held
 
-    # Without the key the bot cannot read it, so it says nothing.
-    await asyncio.sleep(3)
-    assert learner.pending(room_id) == []
-    # The key arrives: the bot decrypts the waiting event and answers it.
+
+async def deliver_held_key(learner: LearnerClient, room_id: str, held: HeldKey) -> None:
+    from uuid import uuid4
+
+    from nio.api import Api
+    from nio.responses import ShareGroupSessionResponse
+
+    client = learner.client
     for users, to_device in held:
         method, path, data = Api.to_device(client.access_token, "m.room.encrypted", to_device, uuid4())
         shared = await client._send(ShareGroupSessionResponse, method, path, data, response_data=(room_id, users))
         assert isinstance(shared, ShareGroupSessionResponse)
+
+
+async def test_a_message_whose_room_key_arrives_late_is_handled_when_the_key_comes(
+    bot: RunningBot, make_learner: MakeLearner
+) -> None:
+    learner = await make_learner()
+    room_id = await learner.open_dm(bot.user_id, encrypted=True)
+    conversation = Conversation(learner, room_id)
+    await conversation.next_poll()
+    await conversation.say("ja")  # shares the first session; the bot's device is now verified
+    await conversation.next_poll()
+    held = await send_with_held_key(learner, room_id, "1")
+    # Without the key the bot cannot read it, so it says nothing.
+    await asyncio.sleep(3)
+    assert learner.pending(room_id) == []
+    # The key arrives: the bot decrypts the waiting event and answers it.
+    await deliver_held_key(learner, room_id, held)
     poll, _ = await conversation.next_poll(timeout=30)
     assert "Welche Themen" in text_of(poll)
+
+
+async def test_an_event_waiting_for_its_key_survives_a_restart(
+    synapse: Synapse, register: Register, make_learner: MakeLearner, tmp_path: Path, catalog: Catalog, texts: GettextTexts
+) -> None:
+    account = register("campusbot")
+    settings = bot_settings(synapse, account, tmp_path / "bot")
+    learner = await make_learner()
+    async with running_bot(settings, account, catalog, texts) as bot:
+        room_id = await learner.open_dm(bot.user_id, encrypted=True)
+        conversation = Conversation(learner, room_id)
+        await conversation.next_poll()
+        await conversation.say("ja")
+        await conversation.next_poll()
+        held = await send_with_held_key(learner, room_id, "1")
+        await asyncio.sleep(3)  # the bot syncs the event, cannot decrypt it, and moves its token on
+    async with running_bot(settings, account, catalog, texts):
+        await deliver_held_key(learner, room_id, held)
+        poll, _ = await conversation.next_poll(timeout=30)
+        assert "Welche Themen" in text_of(poll)
 
 
 async def test_rate_limited_sends_wait_for_retry_after_and_lose_nothing(

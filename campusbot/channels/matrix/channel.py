@@ -63,6 +63,8 @@ from campusbot.errors import TransportError
 log = logging.getLogger(__name__)
 
 CHANNEL = ChannelName("matrix")
+PENDING_CURSOR = "matrix:undecrypted"
+POLLS_CURSOR = "matrix:open_polls"
 SYNC_TIMEOUT_MS = 30_000
 # Presence, receipts, typing and account data are of no use to the bot: a lean sync is a fast sync.
 SYNC_FILTER: dict[str, Any] = {
@@ -95,6 +97,17 @@ class _PendingDecryption:
     room_id: str
     event: MegolmEvent
     since: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"room_id": self.room_id, "source": self.event.source, "since": self.since.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _PendingDecryption | None:
+        # A synced event's source has no room_id, and nio decrypts with the room's session only.
+        event = MegolmEvent.from_dict({**data["source"], "room_id": data["room_id"]})
+        if not isinstance(event, MegolmEvent):
+            return None
+        return cls(data["room_id"], event, datetime.fromisoformat(data["since"]))
 
 
 class MatrixChannel:
@@ -137,6 +150,7 @@ class MatrixChannel:
         try:
             await self._login()
             await self._prepare_crypto()
+            self._restore_state()
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._sync_loop(), name="matrix-sync")
                 tasks.create_task(self._send_loop(), name="matrix-send")
@@ -157,6 +171,17 @@ class MatrixChannel:
                 raise TransportError(f"Matrix login as {self._matrix.user_id} failed: {getattr(response, 'message', response)}")
             self._save_credentials(Credentials(response.user_id, response.device_id, response.access_token))
         log.info("matrix: logged in as %s, device %s", self.client.user_id, self.client.device_id)
+
+    def _restore_state(self) -> None:
+        """What the last run left open: events waiting for their room key, polls not yet ended."""
+        with self._store.transaction() as tx:
+            pending = json.loads(tx.cursor(PENDING_CURSOR) or "[]")
+            self._open_polls = json.loads(tx.cursor(POLLS_CURSOR) or "{}")
+        self._pending = [p for p in (_PendingDecryption.from_json(item) for item in pending) if p is not None]
+
+    def _save_open_polls(self) -> None:
+        with self._store.transaction() as tx:
+            tx.save_cursor(POLLS_CURSOR, json.dumps(self._open_polls), self._clock.now())
 
     def _load_credentials(self) -> Credentials | None:
         if not self._credentials_path.is_file():
@@ -216,6 +241,8 @@ class MatrixChannel:
             backoff = 1.0
             await self._handle_batch(response, initial=since is None)
             with self._store.transaction() as tx:
+                # Events still waiting for their key are saved with the token that moves past them.
+                tx.save_cursor(PENDING_CURSOR, json.dumps([p.to_json() for p in self._pending]), self._clock.now())
                 tx.save_cursor(CHANNEL, response.next_batch, self._clock.now())
             first = False
             self.ready.set()
@@ -381,6 +408,7 @@ class MatrixChannel:
         if isinstance(response, RoomSendResponse):
             if event_type == POLL_START:
                 self._open_polls[room_id] = response.event_id
+                self._save_open_polls()
             return None
         retry_ms = getattr(response, "retry_after_ms", None)
         log.warning("matrix: outbox %s not sent: %s %s", item.id, getattr(response, "status_code", ""), getattr(response, "message", ""))
@@ -393,11 +421,12 @@ class MatrixChannel:
         return float(min(2 ** item.attempts, MAX_BACKOFF_S))
 
     async def _end_poll(self, room_id: str, outbox_id: int) -> None:
-        poll_event_id = self._open_polls.pop(room_id)
+        poll_event_id = self._open_polls[room_id]
         await self.client.room_send(
             room_id, "org.matrix.msc3381.poll.end", poll_end_content(poll_event_id, "✓"),
             tx_id=f"campusbot-{outbox_id}-end", ignore_unverified_devices=True,
         )
+        del self._open_polls[room_id]
 
     async def _content_for(self, item: OutboxItem, *, encrypted: bool) -> tuple[str, dict[str, Any]]:
         message = item.message
