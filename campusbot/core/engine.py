@@ -251,7 +251,7 @@ class DialogEngine:
                     self._ask(t, prompt, labels)
             case Step.QUIZ:
                 questions = self._unit_quiz(s)
-                header = self._t(t, "quiz.header", n=self._quiz_position(s) + 1, total=len(questions))
+                header = self._t(t, "quiz.header", n=s.index + 1, total=len(questions))
                 self._ask(t, f"{header}\n\n{self._current_question(s).prompt.get(lang)}", labels or [], quiz=True)
             case Step.EXAM_INTRO:
                 module, exam = self._module(s), self._exam(s)
@@ -768,9 +768,6 @@ class DialogEngine:
     def _unit_quiz(self, s: LearnerState) -> list[Question]:
         module = self._module(s)
         return self.quiz.unit_questions(module.quiz, s.module_progress(module.id).units_done, len(module.units))
-
-    def _quiz_position(self, s: LearnerState) -> int:
-        return s.index
 
     def _current_question(self, s: LearnerState) -> Question:
         if s.step == Step.EXAM:

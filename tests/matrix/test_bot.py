@@ -8,7 +8,6 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from campusbot.i18n import GettextTexts
 from tests.matrix.conftest import MakeLearner, Register
 from tests.matrix.learner import LearnerClient, poll_answers, text_of
 from tests.matrix.synapse import Account, Synapse
-from tests.test_matrix_render import spec_validator
+from tests.test_matrix_render import _Tags, spec_validator
 
 POLL_START = "org.matrix.msc3381.poll.start"
 POLL_END = "org.matrix.msc3381.poll.end"
@@ -119,7 +118,7 @@ def assert_events_are_spec_valid(events: list[Event]) -> None:
         elif source.get("type") == POLL_START:
             poll = source["content"][POLL_START]
             assert poll["kind"] == "org.matrix.msc3381.poll.disclosed"
-            assert 1 <= len(poll["answers"]) <= 20
+            assert len(poll["answers"]) in range(1, 21)
             assert isinstance(source["content"]["org.matrix.msc1767.text"], str)
 
 
@@ -219,15 +218,6 @@ async def test_invite_from_another_server_is_declined(
             membership = getattr(state, "content", {}).get("membership", "invite")
             await asyncio.sleep(0.2)
         assert membership == "leave"
-
-
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: set[str] = set()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.add(tag)
 
 
 async def test_injection_and_a_20_kb_message_get_friendly_answers(bot: RunningBot, make_learner: MakeLearner) -> None:

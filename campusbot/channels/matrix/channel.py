@@ -217,9 +217,9 @@ class MatrixChannel:
     async def _sync_loop(self) -> None:
         backoff = 1.0
         first = True
+        with self._store.transaction() as tx:
+            since = tx.cursor(CHANNEL)
         while True:
-            with self._store.transaction() as tx:
-                since = tx.cursor(CHANNEL)
             try:
                 # nio keeps no room state across restarts: the first sync of every run asks for full state.
                 response = await self.client.sync(
@@ -244,6 +244,7 @@ class MatrixChannel:
                 # Events still waiting for their key are saved with the token that moves past them.
                 tx.save_cursor(PENDING_CURSOR, json.dumps([p.to_json() for p in self._pending]), self._clock.now())
                 tx.save_cursor(CHANNEL, response.next_batch, self._clock.now())
+            since = response.next_batch
             first = False
             self.ready.set()
 
