@@ -52,6 +52,7 @@ def test_tolerant_answers_choose_the_right_option(at_role_question: RecordingBot
 def test_commands_tolerate_typos_and_umlauts(bot: RecordingBot) -> None:
     onboard(bot)
     assert "So sprechen Sie mit mir" in bot.say("Hilfee").text
+    assert "So sprechen Sie mit mir" in bot.say("?").text
     assert "wirklich alle Ihre Daten löschen" in bot.say("loeschen").text
     assert "bleibt alles" in bot.say("Nein").text
     assert "Ihr Stand" in bot.say("STATUS").text

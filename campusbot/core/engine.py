@@ -286,7 +286,7 @@ class DialogEngine:
 
     def _answer_text(self, t: _Turn, text: str) -> None:
         s = t.state
-        if not text or (not normalize(text) and not text.strip("?")):
+        if not text:
             self._say(t, "input.empty")
             self._prompt(t)
             return
