@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from campusbot.content.catalog import Catalog
 from campusbot.content.loader import default_content_root, load_catalog
 from campusbot.core.clock import FixedClock
 from campusbot.i18n import GettextTexts
+from tests.postgres import PostgresServer
 from tests.support import RecordingBot
 
 START = datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
@@ -39,12 +40,18 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def make_core(tmp_path: Path, db_url: str, clock: FixedClock, catalog: Catalog, texts: GettextTexts) -> Callable[[], Core]:
-    def make() -> Core:
-        # A fresh core on the same database file is what a process restart looks like.
-        return build_core(Settings(data_dir=tmp_path), clock=clock, database_url=db_url, catalog=catalog, texts=texts)
+def make_core(tmp_path: Path, db_url: str, clock: FixedClock, catalog: Catalog, texts: GettextTexts) -> Iterator[Callable[[], Core]]:
+    cores: list[Core] = []
 
-    return make
+    def make() -> Core:
+        # A fresh core on the same database is what a process restart looks like.
+        core = build_core(Settings(data_dir=tmp_path), clock=clock, database_url=db_url, catalog=catalog, texts=texts)
+        cores.append(core)
+        return core
+
+    yield make
+    for core in cores:
+        core.store.engine.dispose()
 
 
 @pytest.fixture
@@ -55,3 +62,14 @@ def core(make_core: Callable[[], Core]) -> Core:
 @pytest.fixture
 def bot(core: Core) -> RecordingBot:
     return RecordingBot(MemoryChannel(core.turns, core.store, core.clock))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL 15 server for the whole session (initdb/pg_ctl as the postgres user)."""
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

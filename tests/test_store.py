@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -15,9 +16,23 @@ from campusbot.app import Core
 from campusbot.channels.memory import MemoryChannel
 from campusbot.content.catalog import Catalog
 from campusbot.core.messages import TextMessage
-from campusbot.storage.database import database_url, is_current, make_engine
+from campusbot.storage.database import database_url, is_current, make_engine, upgrade
 from campusbot.storage.rows import Base
+from tests.postgres import PostgresServer
 from tests.support import RecordingBot, answer_check, onboard
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test here is the store's contract: it runs on SQLite and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'campusbot.sqlite3'}"
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    url = postgres.new_database()
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
 
 
 def restart(make_core: Callable[[], Core], user: str = "anna") -> RecordingBot:

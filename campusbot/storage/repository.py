@@ -47,9 +47,10 @@ _DELIVERED = delete(_outbox).where(_outbox.c.id == bindparam("oid"))
 
 
 # INSERT ... ON CONFLICT DO NOTHING: cheaper than a savepoint around a failing insert.
+# RETURNING tells a new row from a conflict on every backend (psycopg's rowcount is -1 here).
 _REMEMBER_INBOUND: dict[str, Executable] = {
-    "sqlite": sqlite_insert(_inbound).on_conflict_do_nothing(index_elements=["channel", "event_id"]),
-    "postgresql": postgresql_insert(_inbound).on_conflict_do_nothing(index_elements=["channel", "event_id"]),
+    "sqlite": sqlite_insert(_inbound).on_conflict_do_nothing(index_elements=["channel", "event_id"]).returning(_inbound.c.event_id),
+    "postgresql": postgresql_insert(_inbound).on_conflict_do_nothing(index_elements=["channel", "event_id"]).returning(_inbound.c.event_id),
 }
 
 
@@ -62,7 +63,7 @@ class SqlTransaction:
         result = self._connection.execute(
             _REMEMBER_INBOUND[self._dialect], {"channel": channel, "event_id": event_id, "received_at": now}
         )
-        return bool(result.rowcount)
+        return result.first() is not None
 
     def find_learner(self, channel: str, external_id: str) -> LearnerRecord | None:
         # On PostgreSQL the state row is locked for the turn; SQLite's BEGIN IMMEDIATE locks the whole file.
