@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import sys
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -21,8 +22,9 @@ LANGUAGES = ("de", "en")
 
 
 def default_locale_root() -> Path:
+    """The shipped ``locales/``: next to the package in a checkout, else under ``<prefix>/share/campusbot``."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "locales", here / "locales"):
+    for candidate in (here.parent / "locales", Path(sys.prefix) / "share" / "campusbot" / "locales"):
         if candidate.is_dir():
             return candidate
     return here.parent / "locales"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,9 +278,9 @@ def _check_prerequisite_cycles(modules: list[_Located[Module]], problems: _Colle
 
 
 def default_content_root() -> Path:
-    """The ``dialogs/`` folder next to the package (source checkout or installed share)."""
+    """The shipped ``dialogs/``: next to the package in a checkout, else under ``<prefix>/share/campusbot``."""
     here = Path(__file__).resolve().parent.parent
-    for candidate in (here.parent / "dialogs", here / "dialogs"):
+    for candidate in (here.parent / "dialogs", Path(sys.prefix) / "share" / "campusbot" / "dialogs"):
         if candidate.is_dir():
             return candidate
     return here.parent / "dialogs"
