@@ -54,6 +54,14 @@ _REMEMBER_INBOUND: dict[str, Executable] = {
 }
 
 
+_SAVE_CURSOR: dict[str, Executable] = {
+    dialect: statement.on_conflict_do_update(
+        index_elements=["name"], set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at}
+    )
+    for dialect, statement in (("sqlite", sqlite_insert(_cursor)), ("postgresql", postgresql_insert(_cursor)))
+}
+
+
 class SqlTransaction:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -174,10 +182,7 @@ class SqlTransaction:
         return value
 
     def save_cursor(self, name: str, value: str, now: datetime) -> None:
-        values = {"name": name, "value": value, "updated_at": now}
-        upsert = sqlite_insert(_cursor) if self._dialect == "sqlite" else postgresql_insert(_cursor)
-        update_existing = upsert.values(**values).on_conflict_do_update(index_elements=["name"], set_={"value": value, "updated_at": now})
-        self._connection.execute(update_existing)
+        self._connection.execute(_SAVE_CURSOR[self._dialect], {"name": name, "value": value, "updated_at": now})
 
 
 def _dump(state: LearnerState) -> str:

@@ -38,6 +38,7 @@ from nio import (
     RoomSendResponse,
     SyncResponse,
     UnknownEvent,
+    UploadFilterResponse,
     UploadResponse,
 )
 from nio.client.async_client import AsyncClient, AsyncClientConfig
@@ -214,16 +215,28 @@ class MatrixChannel:
 
     # -- receiving ----------------------------------------------------------------------------
 
+    async def _sync_filter(self) -> str | dict[str, Any]:
+        """The filter's id once uploaded (Synapse parses it once), else the filter itself."""
+        try:
+            response = await self.client.upload_filter(
+                presence=SYNC_FILTER["presence"], account_data=SYNC_FILTER["account_data"], room=SYNC_FILTER["room"],
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return SYNC_FILTER
+        return response.filter_id if isinstance(response, UploadFilterResponse) else SYNC_FILTER
+
     async def _sync_loop(self) -> None:
         backoff = 1.0
         first = True
+        sync_filter = await self._sync_filter()
         with self._store.transaction() as tx:
             since = tx.cursor(CHANNEL)
+        saved_pending = "[]"
         while True:
             try:
                 # nio keeps no room state across restarts: the first sync of every run asks for full state.
                 response = await self.client.sync(
-                    timeout=0 if first else SYNC_TIMEOUT_MS, sync_filter=SYNC_FILTER, since=since, full_state=first,
+                    timeout=0 if first else SYNC_TIMEOUT_MS, sync_filter=sync_filter, since=since, full_state=first,
                 )
                 if isinstance(response, SyncResponse):
                     await self._keep_keys_flowing()
@@ -240,10 +253,15 @@ class MatrixChannel:
                 continue
             backoff = 1.0
             await self._handle_batch(response, initial=since is None)
+            # Let the woken sender put the replies on the wire before the bookkeeping below.
+            await asyncio.sleep(0)
+            pending = json.dumps([p.to_json() for p in self._pending])
             with self._store.transaction() as tx:
                 # Events still waiting for their key are saved with the token that moves past them.
-                tx.save_cursor(PENDING_CURSOR, json.dumps([p.to_json() for p in self._pending]), self._clock.now())
+                if pending != saved_pending:
+                    tx.save_cursor(PENDING_CURSOR, pending, self._clock.now())
                 tx.save_cursor(CHANNEL, response.next_batch, self._clock.now())
+            saved_pending = pending
             since = response.next_batch
             first = False
             self.ready.set()
@@ -392,9 +410,6 @@ class MatrixChannel:
             if room is not None and room.encrypted and not room.members_synced:
                 await self.client.joined_members(room_id)
             self._note_new_devices(room)
-            message = item.message
-            if isinstance(message, ChoiceMessage) and room_id in self._open_polls:
-                await self._end_poll(room_id, item.id)
             event_type, content = await self._content_for(item, encrypted=bool(room and room.encrypted))
             response = await self.client.room_send(
                 room_id, event_type, content, tx_id=f"campusbot-{item.id}", ignore_unverified_devices=True,
@@ -408,8 +423,12 @@ class MatrixChannel:
             return self._backoff(item)
         if isinstance(response, RoomSendResponse):
             if event_type == POLL_START:
+                # The new question first, then the old poll is ended: the learner waits for one send less.
+                previous = self._open_polls.get(room_id)
                 self._open_polls[room_id] = response.event_id
                 self._save_open_polls()
+                if previous is not None:
+                    await self._end_poll(room_id, previous, item.id)
             return None
         retry_ms = getattr(response, "retry_after_ms", None)
         log.warning("matrix: outbox %s not sent: %s %s", item.id, getattr(response, "status_code", ""), getattr(response, "message", ""))
@@ -421,13 +440,17 @@ class MatrixChannel:
     def _backoff(item: OutboxItem) -> float:
         return float(min(2 ** item.attempts, MAX_BACKOFF_S))
 
-    async def _end_poll(self, room_id: str, outbox_id: int) -> None:
-        poll_event_id = self._open_polls[room_id]
-        await self.client.room_send(
-            room_id, "org.matrix.msc3381.poll.end", poll_end_content(poll_event_id, "✓"),
-            tx_id=f"campusbot-{outbox_id}-end", ignore_unverified_devices=True,
-        )
-        del self._open_polls[room_id]
+    async def _end_poll(self, room_id: str, poll_event_id: str, outbox_id: int) -> None:
+        try:
+            response = await self.client.room_send(
+                room_id, "org.matrix.msc3381.poll.end", poll_end_content(poll_event_id, "✓"),
+                tx_id=f"campusbot-{outbox_id}-end", ignore_unverified_devices=True,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            response = exc
+        if not isinstance(response, RoomSendResponse):
+            # A poll left open is harmless: its answers no longer match the current question.
+            log.info("matrix: could not end poll %s: %s", poll_event_id, response)
 
     async def _content_for(self, item: OutboxItem, *, encrypted: bool) -> tuple[str, dict[str, Any]]:
         message = item.message
