@@ -367,7 +367,8 @@ class Bench:
             await learner.send_text(room_id, answer)
             events = await self.until_poll(learner, room_id, REPLY_TIMEOUT)
             say(f"campusbot {mode}: {answer!r} -> {describe(events)}")
-        extra = await self.settle(learner, room_id)
+        # campusbot ends a poll after it has sent the next question, so one poll end may trail.
+        extra = [e for e in await self.settle(learner, room_id) if getattr(e, "type", "") != "org.matrix.msc3381.poll.end"]
         if extra:
             raise BenchError(f"unexpected events after onboarding: {[text_of(e)[:60] for e in extra]}")
 
@@ -394,7 +395,10 @@ class Bench:
                 raise BenchError(f"{target.key} answered {text!r} with {shape}, before with {known}")
         self.check_reply(target, text, events)
         first = self.arrivals.get(events[0].event_id, returned) - t0
-        last = max(self.arrivals.get(e.event_id, returned) for e in events) - t0
+        # "last" is when the learner has the whole answer: campusbot's new question (poll start);
+        # the end of the previous poll that trails it is bookkeeping, not something the learner waits for.
+        polls = [e for e in events if isinstance(e, UnknownEvent) and e.type == POLL_START]
+        last = max(self.arrivals.get(e.event_id, returned) for e in (polls or events)) - t0
         sent_ts, reply_ts = self.server_ts.get(sent_id), self.server_ts.get(events[0].event_id)
         server = None if sent_ts is None or reply_ts is None else float(reply_ts - sent_ts)
         return first * 1000, last * 1000, server
@@ -408,8 +412,8 @@ class Bench:
         if content.get("msgtype") != "m.notice":
             raise BenchError(f"{target.key}: the reply to {text!r} starts with {first.source.get('type')} {content.get('msgtype')}")
         if target.is_campusbot:
-            if not (isinstance(events[-1], UnknownEvent) and events[-1].type == POLL_START):
-                raise BenchError(f"campusbot's reply to {text!r} does not end with a poll: {[type(e).__name__ for e in events]}")
+            if not any(isinstance(e, UnknownEvent) and e.type == POLL_START for e in events):
+                raise BenchError(f"campusbot's reply to {text!r} has no poll: {[type(e).__name__ for e in events]}")
         elif text_of(first) != text:
             raise BenchError(f"{target.key} echoed {text_of(first)!r} for {text!r}")
 
