@@ -15,10 +15,10 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from campusbot.content.models import LANGUAGES
 from campusbot.errors import ContentError
 
 DOMAIN = "campusbot"
-LANGUAGES = ("de", "en")
 
 
 def default_locale_root() -> Path:

@@ -8,7 +8,8 @@ import string
 from pathlib import Path
 
 import campusbot
-from campusbot.i18n import LANGUAGES, GettextTexts
+from campusbot.content.models import LANGUAGES
+from campusbot.i18n import GettextTexts
 
 PACKAGE = Path(campusbot.__file__).parent
 KEY = re.compile(r"^[a-z]+(\.[a-z_0-9]+)+$")

@@ -6,24 +6,22 @@ and prints the bot's messages, so that it can be scripted.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
 from campusbot.core.clock import Clock
-from campusbot.core.messages import ChannelName, ChoiceMessage, FileMessage, Incoming, IncomingKind, Outgoing, TextMessage
+from campusbot.core.messages import BOLD, ChannelName, ChoiceMessage, FileMessage, Incoming, IncomingKind, Outgoing, TextMessage
 from campusbot.core.ports import Store
 from campusbot.core.texts import Texts
 from campusbot.core.turns import TurnService
 
 CHANNEL = ChannelName("terminal")
-_BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
 
 
 def render_text(text: str, *, ansi: bool) -> str:
-    return _BOLD.sub(lambda m: f"\033[1m{m.group(1)}\033[0m" if ansi else m.group(1), text)
+    return BOLD.sub(lambda m: f"\033[1m{m.group(1)}\033[0m" if ansi else m.group(1), text)
 
 
 class TerminalChannel:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from campusbot.content.catalog import Catalog
-from campusbot.content.models import EvaluationQuestion, Exam, KnowledgeItem, Module, Question, Unit
+from campusbot.content.models import LANGUAGES, EvaluationQuestion, Exam, KnowledgeItem, Module, Question, Unit
 from campusbot.core.check import AreaResult, CompetencyCheckService
 from campusbot.core.clock import Clock
 from campusbot.core.messages import ChoiceMessage, Incoming, Option, Outgoing, TextMessage
@@ -25,7 +25,6 @@ from campusbot.core.textmatch import Matched, NoMatch, OutOfRange, match_many, m
 from campusbot.core.texts import Texts
 
 AchievementKind = Literal["participation", "certificate", "mandatory"]
-LANGUAGES = ("de", "en")
 # Longer messages are not read as answers; free-text answers are cut to this length.
 MAX_ANSWER_CHARS = 1000
 
@@ -443,10 +442,7 @@ class DialogEngine:
 
     def _leave_for(self, t: _Turn, step: Step) -> None:
         """Jump to another step; a unit, quiz or exam in progress is kept for 'weiter'."""
-        s = t.state
-        s.step, s.index = step, 0
-        if step in (Step.CHECK_INTRO, Step.CHECK):
-            s.index = len(s.check_answers) if step == Step.CHECK else 0
+        t.state.step, t.state.index = step, 0
         self._prompt(t)
 
     def _cmd_language(self, t: _Turn) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, NewType
 
@@ -16,6 +17,9 @@ LearnerId = NewType("LearnerId", int)
 ChannelName = NewType("ChannelName", str)
 
 IncomingKind = Literal["message", "choice", "open"]
+
+# The light markup's only inline element: **bold**.
+BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)

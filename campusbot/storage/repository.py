@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Executable, Table, bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from campusbot.core.engine import Achievement
@@ -46,20 +48,22 @@ _PENDING_TO = _PENDING.where(_outbox.c.address == bindparam("address"))
 _DELIVERED = delete(_outbox).where(_outbox.c.id == bindparam("oid"))
 
 
+def _per_dialect(table: Table, finish: Callable[[SqliteInsert | PostgresqlInsert], Executable]) -> dict[str, Executable]:
+    """The same upsert for each backend: ON CONFLICT lives in the dialects' own insert constructs."""
+    return {"sqlite": finish(sqlite_insert(table)), "postgresql": finish(postgresql_insert(table))}
+
+
 # INSERT ... ON CONFLICT DO NOTHING: cheaper than a savepoint around a failing insert.
 # RETURNING tells a new row from a conflict on every backend (psycopg's rowcount is -1 here).
-_REMEMBER_INBOUND: dict[str, Executable] = {
-    "sqlite": sqlite_insert(_inbound).on_conflict_do_nothing(index_elements=["channel", "event_id"]).returning(_inbound.c.event_id),
-    "postgresql": postgresql_insert(_inbound).on_conflict_do_nothing(index_elements=["channel", "event_id"]).returning(_inbound.c.event_id),
-}
-
-
-_SAVE_CURSOR: dict[str, Executable] = {
-    dialect: statement.on_conflict_do_update(
-        index_elements=["name"], set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at}
-    )
-    for dialect, statement in (("sqlite", sqlite_insert(_cursor)), ("postgresql", postgresql_insert(_cursor)))
-}
+_REMEMBER_INBOUND = _per_dialect(
+    _inbound, lambda insert_: insert_.on_conflict_do_nothing(index_elements=["channel", "event_id"]).returning(_inbound.c.event_id)
+)
+_SAVE_CURSOR = _per_dialect(
+    _cursor,
+    lambda insert_: insert_.on_conflict_do_update(
+        index_elements=["name"], set_={"value": insert_.excluded.value, "updated_at": insert_.excluded.updated_at}
+    ),
+)
 
 
 class SqlTransaction:

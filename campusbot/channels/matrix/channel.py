@@ -21,10 +21,8 @@ import contextlib
 import io
 import json
 import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -45,6 +43,7 @@ from nio.client.async_client import AsyncClient, AsyncClientConfig
 from nio.rooms import MatrixRoom
 
 from campusbot.channels.matrix.crosssigning import ensure_cross_signed
+from campusbot.channels.matrix.private_file import write_private_file
 from campusbot.channels.matrix.render import (
     POLL_START,
     file_content,
@@ -84,13 +83,6 @@ class Credentials:
     access_token: str
 
 
-def _write_private(path: Path, data: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(data)
-    tmp.replace(path)
 
 
 @dataclass(slots=True)
@@ -194,7 +186,7 @@ class MatrixChannel:
 
     def _save_credentials(self, credentials: Credentials) -> None:
         body = {"user_id": credentials.user_id, "device_id": credentials.device_id, "access_token": credentials.access_token}
-        _write_private(self._credentials_path, json.dumps(body))
+        write_private_file(self._credentials_path, json.dumps(body).encode("utf-8"))
 
     async def _prepare_crypto(self) -> None:
         if self.client.should_upload_keys:

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from campusbot.core.messages import ChoiceMessage
+from campusbot.core.messages import BOLD, ChoiceMessage
 
-_BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
 _REPLY = re.compile(r"<mx-reply>.*?</mx-reply>", re.DOTALL | re.IGNORECASE)
 
 POLL_START = "org.matrix.msc3381.poll.start"
@@ -29,11 +28,11 @@ _ANSWER_SEPARATOR = "|"
 
 
 def plain_text(text: str) -> str:
-    return _BOLD.sub(r"\1", text)
+    return BOLD.sub(r"\1", text)
 
 
 def _inline(text: str) -> str:
-    return _BOLD.sub(r"<strong>\1</strong>", html.escape(text, quote=False))
+    return BOLD.sub(r"<strong>\1</strong>", html.escape(text, quote=False))
 
 
 def to_html(text: str) -> str:
