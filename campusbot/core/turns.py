@@ -10,7 +10,7 @@ from typing import Any
 from campusbot.core.clock import Clock
 from campusbot.core.engine import Achievement, DialogEngine, EraseRequested, ExportRequested
 from campusbot.core.messages import FileMessage, Incoming, LearnerId, Outgoing, TextMessage
-from campusbot.core.ports import Identity, Store, Transaction
+from campusbot.core.ports import Identity, OutboxItem, Store, Transaction
 from campusbot.core.state import LearnerState
 from campusbot.core.texts import Texts
 
@@ -20,7 +20,15 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class TurnResult:
     duplicate: bool
-    outbox_ids: tuple[int, ...]
+    outbox: tuple[OutboxItem, ...] = ()  # the replies, as committed to the outbox
+
+    @property
+    def outbox_ids(self) -> tuple[int, ...]:
+        return tuple(item.id for item in self.outbox)
+
+
+def _queued(ids: list[int], channel: str, address: str, messages: list[Outgoing]) -> tuple[OutboxItem, ...]:
+    return tuple(OutboxItem(i, channel, address, m, 0) for i, m in zip(ids, messages, strict=True))
 
 
 class TurnService:
@@ -48,7 +56,7 @@ class TurnService:
         now = self._clock.now()
         with self._store.transaction() as tx:
             if not tx.remember_inbound(incoming.channel, incoming.event_id, now):
-                return TurnResult(duplicate=True, outbox_ids=())
+                return TurnResult(duplicate=True)
             record = tx.find_learner(incoming.channel, incoming.sender)
             outcome = self._engine.turn(record.state if record else None, incoming)
             learner_id: LearnerId | None = record.learner_id if record else None
@@ -71,7 +79,7 @@ class TurnService:
                         tx.erase_learner(learner_id)
                         learner_id = None
             ids = tx.enqueue(learner_id, incoming.channel, incoming.address, messages, now)
-            return TurnResult(duplicate=False, outbox_ids=tuple(ids))
+            return TurnResult(duplicate=False, outbox=_queued(ids, incoming.channel, incoming.address, messages))
 
     def _export(self, tx: Transaction, learner_id: LearnerId, state: LearnerState) -> FileMessage:
         data: dict[str, Any] = {
@@ -91,12 +99,12 @@ class TurnService:
                 record = tx.find_learner(incoming.channel, incoming.sender)
                 if record is not None:
                     lang = record.state.lang
-                text = TextMessage(self._texts(lang, "error.internal"))
+                apology: list[Outgoing] = [TextMessage(self._texts(lang, "error.internal"))]
                 learner_id = record.learner_id if record else None
-                ids = tx.enqueue(learner_id, incoming.channel, incoming.address, [text], self._clock.now())
+                ids = tx.enqueue(learner_id, incoming.channel, incoming.address, apology, self._clock.now())
                 # The failed event is recorded so that a redelivery does not fail the same way again.
                 tx.remember_inbound(incoming.channel, incoming.event_id, self._clock.now())
-                return TurnResult(duplicate=False, outbox_ids=tuple(ids))
+                return TurnResult(duplicate=False, outbox=_queued(ids, incoming.channel, incoming.address, apology))
         except Exception:
             log.exception("could not even apologise for %s event %s", incoming.channel, incoming.event_id)
-            return TurnResult(duplicate=False, outbox_ids=())
+            return TurnResult(duplicate=False)

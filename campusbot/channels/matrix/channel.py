@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import logging
@@ -31,7 +30,6 @@ from nio import (
     JoinError,
     LoginResponse,
     MegolmEvent,
-    RoomMemberEvent,
     RoomMessageText,
     RoomSendResponse,
     SyncResponse,
@@ -66,13 +64,25 @@ CHANNEL = ChannelName("matrix")
 PENDING_CURSOR = "matrix:undecrypted"
 POLLS_CURSOR = "matrix:open_polls"
 SYNC_TIMEOUT_MS = 30_000
-# Presence, receipts, typing and account data are of no use to the bot: a lean sync is a fast sync.
-SYNC_FILTER: dict[str, Any] = {
-    "presence": {"types": []},
-    "account_data": {"types": []},
-    "room": {"ephemeral": {"types": []}, "account_data": {"types": []}, "timeline": {"limit": 50}},
-}
+
+
+def sync_filter_for(user_id: str) -> dict[str, Any]:
+    """A lean sync is a fast sync: no presence, receipts, typing or account data, and not the
+    bot's own events, which would otherwise wake its sync after every send (half its CPU)."""
+    return {
+        "presence": {"types": []},
+        "account_data": {"types": []},
+        "room": {
+            "ephemeral": {"types": []}, "account_data": {"types": []},
+            "timeline": {"limit": 50, "not_senders": [user_id]},
+        },
+    }
+
 MAX_BACKOFF_S = 30.0
+OUTBOX_BATCH = 200
+IDLE_LOOK_S = 5.0  # how often the sender reads the outbox when nothing woke it
+POLL_END_DELAY_S = 0.5  # an answered poll is ended once the room has been quiet this long
+POLL_END_MAX_DEFER = timedelta(seconds=5)
 PENDING_DECRYPTION_TTL = timedelta(hours=1)
 
 
@@ -117,9 +127,16 @@ class MatrixChannel:
         self._dir = settings.data_dir / "matrix"
         self._credentials_path = self._dir / "credentials.json"
         self._wake_sender = asyncio.Event()
+        # Replies of this process's turns, already committed to the outbox. While the outbox holds
+        # nothing else (`_outbox_clean`), the sender takes them from here and skips a read.
+        self._ready: list[OutboxItem] = []
+        self._outbox_clean = False
+        self._fired = False
+        self._polls_to_end: list[tuple[str, str, int, datetime]] = []  # room, poll event, outbox id, since
         self._pending: list[_PendingDecryption] = []
         self._open_polls: dict[str, str] = {}
         self._known_devices: dict[str, set[str]] = {}
+        self._joining: dict[str, int] = {}  # room id -> when the bot joined it (ms), until its first sync
         self.ready = asyncio.Event()
         secret = self._matrix.store_secret.get_secret_value()
         self._dir.joinpath("store").mkdir(parents=True, exist_ok=True)
@@ -209,13 +226,14 @@ class MatrixChannel:
 
     async def _sync_filter(self) -> str | dict[str, Any]:
         """The filter's id once uploaded (Synapse parses it once), else the filter itself."""
+        sync_filter = sync_filter_for(self.client.user_id)
         try:
             response = await self.client.upload_filter(
-                presence=SYNC_FILTER["presence"], account_data=SYNC_FILTER["account_data"], room=SYNC_FILTER["room"],
+                presence=sync_filter["presence"], account_data=sync_filter["account_data"], room=sync_filter["room"],
             )
         except (aiohttp.ClientError, TimeoutError, OSError):
-            return SYNC_FILTER
-        return response.filter_id if isinstance(response, UploadFilterResponse) else SYNC_FILTER
+            return sync_filter
+        return response.filter_id if isinstance(response, UploadFilterResponse) else sync_filter
 
     async def _sync_loop(self) -> None:
         backoff = 1.0
@@ -272,19 +290,16 @@ class MatrixChannel:
         for room_id, invite in response.rooms.invite.items():
             await self._on_invite(room_id, [e for e in invite.invite_state if isinstance(e, InviteMemberEvent)])
         handled = False
-        if not initial:
-            # The first sync of a fresh bot replays history; nothing in it is for the bot.
-            for room_id, info in response.rooms.join.items():
-                room = self.client.rooms.get(room_id)
-                if room is None:
-                    continue
-                events = info.timeline.events
-                start = 0
-                for index, event in enumerate(events):
-                    if isinstance(event, RoomMemberEvent) and event.state_key == self.client.user_id and event.membership == "join":
-                        start = index + 1  # what came before the bot joined is not for the bot
-                        handled |= self._on_joined(room, event)
-                for event in events[start:]:
+        for room_id, info in response.rooms.join.items():
+            # The bot's own events are filtered out of its sync (SYNC_FILTER); what a room held
+            # before the bot joined is history, not for the bot.
+            joined_at = self._joining.pop(room_id, None)
+            handled |= joined_at is not None  # the greeting may go out now
+            room = self.client.rooms.get(room_id)
+            if initial or room is None:
+                continue  # the first sync of a fresh bot replays history
+            for event in info.timeline.events:
+                if joined_at is None or getattr(event, "server_timestamp", 0) >= joined_at:
                     handled |= self._on_event(room, event)
         handled |= self._retry_decryption()
         if handled:
@@ -296,27 +311,27 @@ class MatrixChannel:
             return
         inviter = invite.sender
         is_dm = bool(invite.content.get("is_direct"))
-        allowed = room_id in self._matrix.group_rooms or (is_dm and self._settings.tenant_of(inviter) is not None)
+        group_room = room_id in self._matrix.group_rooms
+        allowed = group_room or (is_dm and self._settings.tenant_of(inviter) is not None)
         if not allowed:
             log.info("matrix: declining invite to %s from %s", room_id, inviter)
             await self.client.room_leave(room_id)
             return
+        joining = int(self._clock.now().timestamp() * 1000)
         response = await self.client.join(room_id)
         if isinstance(response, JoinError):
             log.warning("matrix: could not join %s: %s", room_id, response.message)
+            return
+        self._joining[room_id] = joining
+        if not group_room:
+            # Greet the inviter. The id makes the greeting once per room, also when a crash
+            # replays this invite.
+            self._turn(Incoming(CHANNEL, inviter, room_id, f"join:{room_id}", kind="open"))
+            self._wake_sender.set()
 
     def _is_learner_room(self, room: MatrixRoom) -> bool:
         # Group rooms (an HR room) never get a learner's dialog: nothing personal goes there.
         return room.room_id not in self._matrix.group_rooms
-
-    def _on_joined(self, room: MatrixRoom, event: RoomMemberEvent) -> bool:
-        if not self._is_learner_room(room):
-            return False
-        learner = next((u for u in room.users if u != self.client.user_id), None)
-        if learner is None or self._settings.tenant_of(learner) is None:
-            return False
-        self._turn(Incoming(CHANNEL, learner, room.room_id, f"join:{event.event_id}", kind="open"))
-        return True
 
     def _on_event(self, room: MatrixRoom, event: Any) -> bool:
         sender = getattr(event, "sender", None)
@@ -362,7 +377,7 @@ class MatrixChannel:
         return handled
 
     def _turn(self, incoming: Incoming) -> None:
-        self._turns.handle(incoming)
+        self._ready.extend(self._turns.handle(incoming).outbox)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -370,29 +385,66 @@ class MatrixChannel:
         await self.ready.wait()  # rooms and their encryption state come with the first sync
         while True:
             delay = await self._drain()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_sender.wait(), timeout=delay)
-            self._wake_sender.clear()
+            if self._polls_to_end:
+                # Ending answered polls waits until the room is quiet: the learner's reply goes first.
+                overdue = self._clock.now() - self._polls_to_end[0][3] > POLL_END_MAX_DEFER
+                if overdue or not await self._sleep(POLL_END_DELAY_S):
+                    await self._end_polls()
+                continue
+            if not await self._sleep(delay):
+                self._outbox_clean = False  # nothing woke the sender: read the outbox itself
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a turn to wake the sender; True if one did."""
+        if not self._wake_sender.is_set():
+            # A plain Event wait: woken by a turn, the sender runs in the very next loop step.
+            timer = asyncio.get_running_loop().call_later(seconds, self._timer_fired)
+            await self._wake_sender.wait()
+            timer.cancel()
+        self._wake_sender.clear()
+        fired, self._fired = self._fired, False
+        return not fired
+
+    def _timer_fired(self) -> None:
+        self._fired = True
+        self._wake_sender.set()
 
     async def _drain(self) -> float:
         """Send what is due; returns how long to wait before looking again."""
-        now = self._clock.now()
-        with self._store.transaction() as tx:
-            items = tx.pending_outbox(CHANNEL, 200, now)
+        if self._outbox_clean:
+            items, self._ready = self._ready, []
+            full = False
+        else:
+            with self._store.transaction() as tx:
+                items = tx.pending_outbox(CHANNEL, OUTBOX_BATCH, self._clock.now())
+            # Everything in `_ready` was committed before this read, so the read holds it too.
+            self._ready = []
+            full = len(items) == OUTBOX_BATCH
         blocked: set[str] = set()
-        next_wait = 5.0
+        delivered: list[int] = []
+        next_wait = IDLE_LOOK_S
         for item in items:
             if item.address in blocked:
                 continue  # keep each room's messages in order
+            if item.address in self._joining:
+                blocked.add(item.address)  # just joined: the room's state comes with the next sync
+                continue
             retry_after = await self._send(item)
+            if retry_after is None:
+                delivered.append(item.id)
+                continue
             with self._store.transaction() as tx:
-                if retry_after is None:
-                    tx.mark_delivered(item.id)
-                else:
-                    tx.mark_failed(item.id, self._clock.now() + timedelta(seconds=retry_after))
-                    blocked.add(item.address)
-                    next_wait = min(next_wait, retry_after)
-        return next_wait
+                tx.mark_failed(item.id, self._clock.now() + timedelta(seconds=retry_after))
+            blocked.add(item.address)
+            next_wait = min(next_wait, retry_after)
+        if delivered:
+            # A crash before this commit resends them with the same transaction ids; the homeserver
+            # answers those with the events it already has.
+            with self._store.transaction() as tx:
+                for outbox_id in delivered:
+                    tx.mark_delivered(outbox_id)
+        self._outbox_clean = not blocked and not full
+        return 0.0 if full else next_wait
 
     async def _send(self, item: OutboxItem) -> float | None:
         """Send one outbox item; None when sent, else seconds until it may be retried."""
@@ -415,12 +467,12 @@ class MatrixChannel:
             return self._backoff(item)
         if isinstance(response, RoomSendResponse):
             if event_type == POLL_START:
-                # The new question first, then the old poll is ended: the learner waits for one send less.
+                # The new question goes out first; the old poll is ended once the room is quiet.
                 previous = self._open_polls.get(room_id)
                 self._open_polls[room_id] = response.event_id
                 self._save_open_polls()
-                if previous is not None:
-                    await self._end_poll(room_id, previous, item.id)
+                if previous is not None and previous != response.event_id:  # a resend gets the same event back
+                    self._polls_to_end.append((room_id, previous, item.id, self._clock.now()))
             return None
         retry_ms = getattr(response, "retry_after_ms", None)
         log.warning("matrix: outbox %s not sent: %s %s", item.id, getattr(response, "status_code", ""), getattr(response, "message", ""))
@@ -431,6 +483,11 @@ class MatrixChannel:
     @staticmethod
     def _backoff(item: OutboxItem) -> float:
         return float(min(2 ** item.attempts, MAX_BACKOFF_S))
+
+    async def _end_polls(self) -> None:
+        ending, self._polls_to_end = self._polls_to_end, []
+        for room_id, poll_event_id, outbox_id, _since in ending:
+            await self._end_poll(room_id, poll_event_id, outbox_id)
 
     async def _end_poll(self, room_id: str, poll_event_id: str, outbox_id: int) -> None:
         try:
