@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,50 @@ def test_content_check_command_exits_non_zero_with_readable_errors(content: Path
     good = subprocess.run([sys.executable, "-m", "campusbot", "content", "check"], capture_output=True, text=True, check=False)
     assert good.returncode == 0, good.stderr
     assert "ok:" in good.stdout
+
+
+def test_shipped_tutorials_are_sorted_and_belong_to_modules(catalog: Catalog) -> None:
+    tutorials = catalog.tutorials
+    assert len(tutorials) >= 4
+    assert [t.starts_at for t in tutorials] == sorted(t.starts_at for t in tutorials)
+    assert tutorials[0].starts_at.date() == date(2026, 12, 9)
+    for tutorial in tutorials:
+        assert catalog.module(tutorial.module) is not None
+        assert tutorial.starts_at.utcoffset() is not None
+        assert tutorial.join_url.startswith("https://")
+        assert tutorial in catalog.tutorials_for(tutorial.module)
+    assert {"ozg-digitale-verwaltung", "informationssicherheit", "ki-in-der-verwaltung"} <= {t.module for t in tutorials}
+    assert catalog.tutorials_for("projektmanagement") == tuple(t for t in tutorials if t.module == "projektmanagement")
+
+
+def test_content_without_tutorials_file_still_loads(content: Path) -> None:
+    (content / "tutorials.yaml").unlink()
+    assert load_catalog(content).tutorials == ()
+
+
+def test_tutorial_start_without_offset_names_file_line_and_field(content: Path) -> None:
+    path = content / "tutorials.yaml"
+    line = replace(path, "starts_at: 2027-02-10T10:00:00+01:00", "starts_at: 2027-02-10T10:00:00")
+    [problem] = problems(content)
+    assert problem == f"{path}:{line}: tutorials[1].starts_at: Input should have timezone info"
+
+
+def test_tutorial_for_unknown_module_names_file_line_and_field(content: Path) -> None:
+    path = content / "tutorials.yaml"
+    line = replace(path, "module: ki-in-der-verwaltung", "module: ki-grundkurs")
+    [problem] = problems(content)
+    assert problem == f"{path}:{line}: tutorials[3].module: unknown module 'ki-grundkurs'"
+
+
+def test_tutorial_join_url_must_be_https(content: Path) -> None:
+    path = content / "tutorials.yaml"
+    line = replace(path, "join_url: https://meet.example.org/campusbot/phishing-live", "join_url: http://meet.example.org/campusbot/phishing-live")
+    [problem] = problems(content)
+    assert problem == f"{path}:{line}: tutorials[2].join_url: Value error, must be an https:// URL"
+
+
+def test_duplicate_tutorial_id_is_rejected(content: Path) -> None:
+    path = content / "tutorials.yaml"
+    line = replace(path, "id: phishing-live-2027-03", "id: ozg-fragestunde-2027-02")
+    [problem] = problems(content)
+    assert problem.startswith(f"{path}:{line}: tutorials[2].id: duplicate tutorial 'ozg-fragestunde-2027-02', first in {path}:")

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from campusbot.content.catalog import Catalog
-from campusbot.content.models import CheckItems, EvaluationSet, Framework, Module, Roles
+from campusbot.content.models import CheckItems, EvaluationSet, Framework, Module, Roles, Tutorials
 from campusbot.errors import ContentError
 
 Loc = tuple[str | int, ...]
@@ -133,6 +133,17 @@ def _load_all(folder: Path, model: type[ModelT], problems: _Collector) -> Iterat
             yield _Located(doc, value)
 
 
+def _load_optional(path: Path, model: type[ModelT], problems: _Collector) -> _Located[ModelT] | None:
+    """A single file that older content folders do not have yet: missing is fine, broken is not."""
+    if not path.exists():
+        return None
+    doc = _parse(path, problems)
+    if doc is None:
+        return None
+    value = _validate(doc, model, problems)
+    return _Located(doc, value) if value is not None else None
+
+
 def _unique(items: Iterable[tuple[str, _Document, Loc]], kind: str, problems: _Collector) -> None:
     seen: dict[str, str] = {}
     for ident, doc, loc in items:
@@ -153,6 +164,7 @@ def load_catalog(root: Path) -> Catalog:
     roles_files = list(_load_all(root / "roles", Roles, problems))
     evaluations = list(_load_all(root / "evaluations", EvaluationSet, problems))
     modules = list(_load_all(root / "modules", Module, problems))
+    tutorials = _load_optional(root / "tutorials.yaml", Tutorials, problems)
 
     for folder, found, kind in (
         ("framework", frameworks, "framework"),
@@ -171,6 +183,8 @@ def load_catalog(root: Path) -> Catalog:
     framework = frameworks[0]
     check = checks[0]
     _check_references(framework, check, roles_files, evaluations, modules, problems)
+    if tutorials is not None:
+        _check_tutorials(tutorials, {m.value.id for m in modules}, problems)
     if problems.problems:
         raise ContentError([str(p) for p in problems.problems])
 
@@ -181,6 +195,7 @@ def load_catalog(root: Path) -> Catalog:
         interests=tuple(i for f in roles_files for i in f.value.interests),
         evaluations={e.value.id: e.value for e in evaluations},
         modules=tuple(m.value for m in modules),
+        tutorials=tuple(tutorials.value.tutorials) if tutorials is not None else (),
     )
 
 
@@ -255,6 +270,15 @@ def _check_references(
             "question", problems,
         )
     _check_prerequisite_cycles(modules, problems)
+
+
+def _check_tutorials(tutorials: _Located[Tutorials], module_ids: set[str], problems: _Collector) -> None:
+    doc = tutorials.doc
+    for index, tutorial in enumerate(tutorials.value.tutorials):
+        if tutorial.module not in module_ids:
+            loc: Loc = ("tutorials", index, "module")
+            problems.add(doc.path, doc.line_of(loc), _field_name(loc), f"unknown module {tutorial.module!r}")
+    _unique(((t.id, doc, ("tutorials", i, "id")) for i, t in enumerate(tutorials.value.tutorials)), "tutorial", problems)
 
 
 def _check_prerequisite_cycles(modules: list[_Located[Module]], problems: _Collector) -> None:

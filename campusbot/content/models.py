@@ -6,17 +6,30 @@ typo in a key is an error with file and line, never silently ignored.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
 AreaCode = Annotated[str, StringConstraints(pattern=r"^[1-9]$")]
 CompetenceCode = Annotated[str, StringConstraints(pattern=r"^[1-9]\.[1-9]$")]
 ProficiencyLevel = Annotated[int, Field(ge=1, le=8)]
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+ShortString = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
 
 LANGUAGES: tuple[str, ...] = ("de", "en")
+
+
+def _https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or any(ch.isspace() for ch in value):
+        raise ValueError("must be an https:// URL")
+    return value
+
+
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 
 
 class ContentModel(BaseModel):
@@ -31,6 +44,13 @@ class Text(ContentModel):
 
     def get(self, lang: str) -> str:
         return self.en if lang == "en" else self.de
+
+
+class ShortText(Text):
+    """A text that fits in a chat message or a calendar entry: at most 400 characters per language."""
+
+    de: ShortString
+    en: ShortString
 
 
 class Level(ContentModel):
@@ -177,3 +197,23 @@ class Module(ContentModel):
     units: Annotated[list[Unit], Field(min_length=3)]
     quiz: Annotated[list[Question], Field(min_length=5)]
     exam: Exam | None = None
+
+
+class Tutorial(ContentModel):
+    """A live online session on a module, at a fixed moment (``starts_at`` carries its UTC offset)."""
+
+    id: Identifier
+    module: Identifier
+    title: Text
+    starts_at: AwareDatetime
+    minutes: Annotated[int, Field(ge=15, le=240)]
+    join_url: HttpsUrl
+    description: ShortText
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.starts_at + timedelta(minutes=self.minutes)
+
+
+class Tutorials(ContentModel):
+    tutorials: list[Tutorial]

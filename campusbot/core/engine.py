@@ -10,17 +10,23 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Literal
 
+from babel.dates import format_datetime
+
 from campusbot.content.catalog import Catalog
-from campusbot.content.models import LANGUAGES, EvaluationQuestion, Exam, KnowledgeItem, Module, Question, Unit
+from campusbot.content.models import LANGUAGES, EvaluationQuestion, Exam, KnowledgeItem, Module, Question, Tutorial, Unit
+from campusbot.core.agenda import Agenda
 from campusbot.core.check import AreaResult, CompetencyCheckService
 from campusbot.core.clock import Clock
-from campusbot.core.messages import ChoiceMessage, Incoming, Option, Outgoing, TextMessage
+from campusbot.core.ical import tutorial_ics
+from campusbot.core.messages import ChoiceMessage, FileMessage, Incoming, Option, Outgoing, TextMessage
 from campusbot.core.plan import PlanService, Reason, add_months
 from campusbot.core.quiz import QuizService
+from campusbot.core.snooze import Snooze, parse_snooze, parse_vacation, snooze_until
 from campusbot.core.state import LearnerState, ModuleProgress, Step
+from campusbot.core.tenants import NO_TENANT, TenantPolicy
 from campusbot.core.textmatch import Matched, NoMatch, OutOfRange, match_many, match_option, matches_word, normalize
 from campusbot.core.texts import Texts
 
@@ -52,7 +58,15 @@ class EraseRequested:
     pass
 
 
-Effect = Achievement | ExportRequested | EraseRequested
+@dataclass(frozen=True, slots=True)
+class Reviewed:
+    """A quiz item was answered: its spaced-repetition card is to be updated."""
+
+    item_id: str
+    correct: bool
+
+
+Effect = Achievement | ExportRequested | EraseRequested | Reviewed
 
 
 @dataclass(slots=True)
@@ -77,9 +91,14 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "erase": ("loeschen", "daten loeschen", "alles loeschen", "delete", "erase", "delete my data"),
     "menu": ("menue", "menu", "hauptmenue", "main menu"),
     "exam": ("pruefung", "abschlusspruefung", "exam", "final exam"),
+    "settings": (
+        "einstellungen", "settings", "lernzeit", "lernzeiten", "erinnerungen", "reminders", "benachrichtigungen", "notifications",
+    ),
 }
 # Before consent only these make sense; everything else asks for consent first.
 PRE_CONSENT_COMMANDS = {"help", "language", "english", "german", "erase", "stop"}
+CLOCK_PATTERN = re.compile(r"^(?:um\s+|at\s+)?(\d{1,2})(?:[:.](\d{2}))?\s*(?:uhr|h|am|pm)?$")
+FREQUENCY_DAYS = ([0, 1, 2, 3, 4], [1, 3], [1])  # daily, twice a week, weekly
 DROP_PATTERN = re.compile(r"^(?:streiche\w*|streich|entferne\w*|loesche\w*|drop|remove)\s+(\d+)$")
 MOVE_PATTERN = re.compile(r"^(?:(\d+)\s+(?:nach vorne?|nach oben|zuerst|first|to the top|up)|(?:move|vor|verschiebe)\s+(\d+)(?:\s+\w+)*)$")
 
@@ -88,6 +107,7 @@ MOVE_PATTERN = re.compile(r"^(?:(\d+)\s+(?:nach vorne?|nach oben|zuerst|first|to
 class _Turn:
     state: LearnerState
     now: datetime
+    tenant: TenantPolicy = NO_TENANT
     messages: list[Outgoing] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
     erased: bool = False
@@ -99,7 +119,7 @@ class _Turn:
 class DialogEngine:
     """Drives the learner's journey: consent, role, check, plan, units, quizzes, exams."""
 
-    def __init__(self, catalog: Catalog, texts: Texts, clock: Clock, default_lang: str = "de") -> None:
+    def __init__(self, catalog: Catalog, texts: Texts, clock: Clock, default_lang: str = "de", agenda: Agenda | None = None) -> None:
         self._catalog = catalog
         self._texts = texts
         self._clock = clock
@@ -107,18 +127,25 @@ class DialogEngine:
         self.check = CompetencyCheckService(catalog)
         self.plans = PlanService(catalog)
         self.quiz = QuizService()
+        self.agenda = agenda or Agenda(catalog, self.plans)
+        # Every quiz item by id, for spaced-repetition reviews: its module and place in the module's quiz.
+        self._quiz_items = {q.id: (m, i) for m in catalog.modules for i, q in enumerate(m.quiz)}
 
     # -- entry point ---------------------------------------------------------------------------
 
-    def turn(self, state: LearnerState | None, incoming: Incoming) -> TurnOutcome:
+    def turn(self, state: LearnerState | None, incoming: Incoming, tenant: TenantPolicy = NO_TENANT) -> TurnOutcome:
         now = self._clock.now()
         if state is None:
             lang = incoming.lang_hint if incoming.lang_hint in LANGUAGES else self._default_lang
-            t = _Turn(LearnerState(lang=lang or "de", enrolled_at=now.isoformat()), now)
+            t = _Turn(LearnerState(lang=lang or "de", enrolled_at=now.isoformat()), now, tenant)
             self._say(t, "welcome.greeting")
             self._prompt(t)
             return t.outcome()
-        t = _Turn(state, now)
+        t = _Turn(state, now, tenant)
+        # Whatever the learner says answers the last push: no nudge, no back-off.
+        state.push_open = state.nudged = False
+        state.backoff = 0
+        state.last_active_at = now.isoformat()
         if incoming.kind == "open":
             self._say(t, "welcome.back")
             self._prompt(t, full=True)
@@ -200,6 +227,18 @@ class DialogEngine:
                 return [self._t(t, "erase.yes"), self._t(t, "erase.no")]
             case Step.LANGUAGE:
                 return ["Deutsch", "English"]
+            case Step.PUSH_OFFER:
+                return [self._t(t, "push.start"), self._t(t, "push.later"), self._t(t, "push.tomorrow")]
+            case Step.REVIEW:
+                return [o.get(lang) for o in self._review_question(s).options]
+            case Step.SETTINGS:
+                return [self._t(t, f"settings.{key}") for key in ("change_time", "change_frequency", "change_days", "done")]
+            case Step.SETTINGS_TIME:
+                return ["7:30", "9:00", "12:30", "15:00"]
+            case Step.SETTINGS_FREQUENCY:
+                return [self._t(t, f"settings.frequency.{key}") for key in ("daily", "twice", "weekly")]
+            case Step.SETTINGS_DAYS:
+                return [self._t(t, f"weekday.{n}") for n in range(5)]
         return None
 
     def _module_title(self, t: _Turn, module_id: str) -> str:
@@ -263,6 +302,20 @@ class DialogEngine:
                 self._ask(t, self._t(t, "erase.question"), labels or [])
             case Step.LANGUAGE:
                 self._ask(t, self._t(t, "language.question"), labels or [])
+            case Step.PUSH_OFFER:
+                self._ask(t, self._t(t, "push.question"), labels or [])
+            case Step.REVIEW:
+                prompt = self._t(t, "review.header") + "\n\n" + self._review_question(s).prompt.get(lang)
+                self._ask(t, prompt, labels or [], quiz=True)
+            case Step.SETTINGS:
+                self._ask(t, self._schedule_summary(t) + "\n\n" + self._t(t, "settings.question"), labels or [])
+            case Step.SETTINGS_TIME:
+                quiet = self.agenda.rules.quiet
+                self._ask(t, self._t(t, "settings.time_question", start=_clock(quiet.end), end=_clock(quiet.start)), labels or [])
+            case Step.SETTINGS_FREQUENCY:
+                self._ask(t, self._t(t, "settings.frequency_question"), labels or [])
+            case Step.SETTINGS_DAYS:
+                self._ask(t, self._t(t, "settings.days_question"), labels or [], multiple=True)
 
     # -- reading answers -----------------------------------------------------------------------
 
@@ -280,6 +333,8 @@ class DialogEngine:
         t.state.paused = False
         if t.state.step == Step.INTERESTS:
             self._choose_interests(t, indices)
+        elif t.state.step == Step.SETTINGS_DAYS:
+            self._choose_days(t, indices)
         else:
             self._choose(t, indices[0], labels)
 
@@ -304,6 +359,8 @@ class DialogEngine:
             else:
                 self._run_command(t, command)
             return
+        if not exact and s.consent_at is not None and self._schedule_phrase(t, text):
+            return
         s.paused = False
         if free_text:
             self._record_evaluation(t, text[:MAX_ANSWER_CHARS].strip())
@@ -314,8 +371,8 @@ class DialogEngine:
             self._say(t, "input.unknown")
             self._prompt(t)
             return
-        if s.step == Step.INTERESTS:
-            if matches_word(text, ("keine", "nichts", "none", "nothing", "no")) or text.strip() == "-":
+        if s.step in (Step.INTERESTS, Step.SETTINGS_DAYS):
+            if s.step == Step.INTERESTS and (matches_word(text, ("keine", "nichts", "none", "nothing", "no")) or text.strip() == "-"):
                 self._choose_interests(t, [])
                 return
             many = match_many(text, labels)
@@ -325,8 +382,10 @@ class DialogEngine:
             elif many is None:
                 self._say(t, "input.unknown_option", count=len(labels))
                 self._prompt(t)
-            else:
+            elif s.step == Step.INTERESTS:
                 self._choose_interests(t, many)
+            else:
+                self._choose_days(t, many)
             return
         match self._match_with_synonyms(t, text, labels):
             case Matched(index=index):
@@ -377,6 +436,7 @@ class DialogEngine:
             "erase": self._cmd_erase,
             "menu": self._cmd_menu,
             "exam": self._cmd_exam,
+            "settings": self._cmd_settings,
         }
         handlers[command](t)
 
@@ -518,6 +578,11 @@ class DialogEngine:
             Step.EXAM: self._choose_exam,
             Step.ERASE_CONFIRM: self._choose_erase,
             Step.LANGUAGE: lambda t, i: self._set_language(t, LANGUAGES[i]),
+            Step.PUSH_OFFER: self._choose_push_offer,
+            Step.REVIEW: self._choose_review,
+            Step.SETTINGS: self._choose_settings,
+            Step.SETTINGS_TIME: lambda t, i: self._set_push_time(t, [time(7, 30), time(9), time(12, 30), time(15)][i]),
+            Step.SETTINGS_FREQUENCY: lambda t, i: self._set_days(t, FREQUENCY_DAYS[i]),
         }
         handler[s.step](t, index)
 
@@ -687,6 +752,20 @@ class DialogEngine:
 
     # -- units, evaluations, quizzes, exams ---------------------------------------------------
 
+    def _upcoming_unit(self, s: LearnerState, today: date) -> tuple[Module, int] | None:
+        """The module and unit number "weiter" would start, without starting it."""
+        for module_id in s.plan:
+            module = self._catalog.module(module_id)
+            if module is None:
+                continue
+            progress = s.progress.get(module_id)
+            if module.mandatory is not None and module.id in s.mandatory_done and not self.plans.is_finished(s, module, today):
+                return module, 0
+            done = progress.units_done if progress else 0
+            if done < len(module.units):
+                return module, done
+        return None
+
     def _next_unit(self, t: _Turn) -> None:
         s = t.state
         if not s.plan:
@@ -775,6 +854,8 @@ class DialogEngine:
         question = self._current_question(s)
         result = self.quiz.grade_answer(question, index, s.lang)
         s.module_progress(s.module_id).quiz[question.id] = result.correct
+        if s.step == Step.QUIZ:
+            t.effects.append(Reviewed(question.id, result.correct))
         if result.correct:
             self._say(t, "quiz.correct", explanation=result.explanation)
         else:
@@ -860,6 +941,188 @@ class DialogEngine:
             self._say(t, "exam.failed", correct=result.correct, total=result.total, percent=percent, needed=needed)
         self._prompt(t)
 
+    # -- schedule: settings, snooze, vacation ------------------------------------------------
+
+    def _moment(self, t: _Turn, moment: datetime) -> str:
+        """A push moment as the learner reads it, in local time."""
+        local = moment.astimezone(self.agenda.local_zone)
+        if t.state.lang == "de":
+            return format_datetime(local, "EEEE, d. MMMM, H:mm 'Uhr'", locale="de_DE")
+        return format_datetime(local, "EEEE, d MMMM, HH:mm", locale="en_GB")
+
+    def _schedule_summary(self, t: _Turn) -> str:
+        s = t.state
+        days = [self._t(t, f"weekday.{d}") for d in sorted(s.push_days) if d < 5] or [self._t(t, f"weekday.{d}") for d in range(5)]
+        joined = days[0] if len(days) == 1 else ", ".join(days[:-1]) + self._t(t, "list.and") + days[-1]
+        lines = [self._t(t, "settings.summary", days=joined, time=_clock(self.agenda.push_time(s)))]
+        upcoming = self.agenda.next_push(s, t.tenant, t.now)
+        if s.pushes_stopped:
+            lines.append(self._t(t, "settings.stopped"))
+        elif upcoming is not None:
+            lines.append(self._t(t, "settings.next", when=self._moment(t, upcoming)))
+        if s.vacation_until and date.fromisoformat(s.vacation_until) >= self.agenda.local_date(t.now):
+            lines.append(self._t(t, "settings.vacation", date=self._format_date(t, date.fromisoformat(s.vacation_until))))
+        return "\n".join(lines)
+
+    def _cmd_settings(self, t: _Turn) -> None:
+        s = t.state
+        if s.step not in (Step.SETTINGS, Step.SETTINGS_TIME, Step.SETTINGS_FREQUENCY, Step.SETTINGS_DAYS):
+            s.resume_step = s.step
+        s.step = Step.SETTINGS
+        self._prompt(t)
+
+    def _choose_settings(self, t: _Turn, index: int) -> None:
+        s = t.state
+        if index == 3:
+            s.step = s.resume_step if s.resume_step not in (None, Step.PUSH_OFFER, Step.REVIEW) else Step.IDLE
+            s.resume_step = None
+            self._say(t, "settings.saved")
+            self._prompt(t)
+            return
+        s.step = (Step.SETTINGS_TIME, Step.SETTINGS_FREQUENCY, Step.SETTINGS_DAYS)[index]
+        self._prompt(t)
+
+    def _set_push_time(self, t: _Turn, wanted: time) -> None:
+        quiet = self.agenda.rules.quiet
+        if quiet.contains(wanted):
+            self._say(t, "settings.time_quiet", start=_clock(quiet.start), end=_clock(quiet.end))
+            self._prompt(t)
+            return
+        t.state.push_time = f"{wanted.hour:02d}:{wanted.minute:02d}"
+        t.state.snoozed_until = None
+        t.state.step = Step.SETTINGS
+        self._prompt(t)
+
+    def _set_days(self, t: _Turn, days: list[int]) -> None:
+        t.state.push_days = sorted(set(days))
+        t.state.snoozed_until = None
+        t.state.step = Step.SETTINGS
+        self._prompt(t)
+
+    def _choose_days(self, t: _Turn, indices: list[int]) -> None:
+        self._set_days(t, indices)
+
+    def _schedule_phrase(self, t: _Turn, text: str) -> bool:
+        """Snoozes ("später", "morgen", "in 2 Stunden"), vacations ("Urlaub bis 3.1.") and a
+        typed push time in the settings; True if the text was one."""
+        s = t.state
+        if s.step == Step.SETTINGS_TIME:
+            clock = CLOCK_PATTERN.match(normalize(text).replace(" ", ":", 1) if ":" not in text else text.strip().lower())
+            if clock is not None and int(clock.group(1)) < 24 and int(clock.group(2) or 0) < 60:
+                self._set_push_time(t, time(int(clock.group(1)), int(clock.group(2) or 0)))
+                return True
+        if s.step in (Step.EVALUATION, Step.QUIZ, Step.EXAM, Step.CHECK):
+            return False  # an answer is expected; "morgen" here is no request to be left alone
+        vacation = parse_vacation(text, self.agenda.local_date(t.now))
+        if vacation is not None:
+            s.vacation_until, s.snoozed_until = vacation.until.isoformat(), None
+            self._leave_push(t)
+            resume = self.agenda.next_push(s, t.tenant, t.now)
+            self._say(t, "vacation.set", date=self._format_date(t, vacation.until), when=self._moment(t, resume) if resume else "–")
+            return True
+        snooze = parse_snooze(text)
+        if snooze is None:
+            return False
+        self._snooze(t, snooze)
+        return True
+
+    def _snooze(self, t: _Turn, snooze: Snooze) -> None:
+        s = t.state
+        vacation = date.fromisoformat(s.vacation_until) if s.vacation_until else None
+        until = snooze_until(
+            snooze, t.now, self.agenda.prefs(s), self.agenda.calendar(t.tenant), self.agenda.rules.quiet, vacation_until=vacation,
+        )
+        s.snoozed_until = until.isoformat()
+        self._leave_push(t)
+        self._say(t, "snooze.set", when=self._moment(t, until))
+
+    def _leave_push(self, t: _Turn) -> None:
+        if t.state.step in (Step.PUSH_OFFER, Step.REVIEW):
+            t.state.step, t.state.review_item = Step.IDLE, ""
+
+    # -- pushes: the bot comes to the learner ------------------------------------------------
+
+    def _choose_push_offer(self, t: _Turn, index: int) -> None:
+        if index == 0:
+            t.state.step = Step.IDLE
+            self._next_unit(t)
+        else:
+            self._snooze(t, Snooze("later" if index == 1 else "tomorrow"))
+
+    def _review_question(self, s: LearnerState) -> Question:
+        module, position = self._quiz_items[s.review_item]
+        return module.quiz[position]
+
+    def _choose_review(self, t: _Turn, index: int) -> None:
+        s = t.state
+        question = self._review_question(s)
+        result = self.quiz.grade_answer(question, index, s.lang)
+        t.effects.append(Reviewed(question.id, result.correct))
+        if result.correct:
+            self._say(t, "quiz.correct", explanation=result.explanation)
+        else:
+            right = question.options[result.correct_option - 1].get(s.lang)
+            self._say(t, "quiz.wrong", number=result.correct_option, answer=right, explanation=result.explanation)
+        s.review_item = ""
+        s.step = Step.PUSH_OFFER if self._upcoming_unit(s, self.agenda.local_date(t.now)) else Step.IDLE
+        self._prompt(t)
+
+    def push(self, state: LearnerState, now: datetime, tenant: TenantPolicy, review_item: str | None = None) -> list[Outgoing]:
+        """The scheduled push: a review question or the next unit's offer. Empty if there is nothing to do."""
+        t = _Turn(state, now, tenant)
+        if state.step not in (Step.IDLE, Step.PUSH_OFFER, Step.REVIEW):
+            # In the middle of something: remind of it, do not start anything new.
+            self._say(t, "push.resume")
+            self._prompt(t)
+            return t.messages
+        if review_item is not None and review_item in self._quiz_items:
+            module, position = self._quiz_items[review_item]
+            state.step, state.review_item, state.module_id, state.index = Step.REVIEW, review_item, module.id, position
+            self._say(t, "push.review_intro")
+            self._prompt(t)
+            return t.messages
+        upcoming = self._upcoming_unit(state, self.agenda.local_date(now))
+        if upcoming is None:
+            return []
+        module, number = upcoming
+        unit = module.units[number]
+        state.step, state.module_id, state.index = Step.PUSH_OFFER, module.id, number
+        self._say(
+            t, "push.unit", module=module.title.get(state.lang), title=unit.title.get(state.lang), minutes=unit.minutes,
+            n=number + 1, total=len(module.units),
+        )
+        self._prompt(t)
+        return t.messages
+
+    def nudge(self, state: LearnerState, now: datetime) -> list[Outgoing]:
+        t = _Turn(state, now)
+        self._say(t, "push.nudge")
+        return t.messages
+
+    def tutorial_reminder(self, state: LearnerState, tutorial: Tutorial, now: datetime, *, soon: bool) -> list[Outgoing]:
+        t = _Turn(state, now)
+        values = {
+            "title": tutorial.title.get(state.lang), "when": self._moment(t, tutorial.starts_at), "link": str(tutorial.join_url),
+            "minutes": tutorial.minutes,
+        }
+        if soon:
+            self._say(t, "tutorial.soon", **values)
+            return t.messages
+        self._say(t, "tutorial.tomorrow", **values)
+        ics = tutorial_ics(tutorial, state.lang, now)
+        t.messages.append(FileMessage(f"{tutorial.id}.ics", "text/calendar", ics, self._t(t, "tutorial.ics_caption")))
+        return t.messages
+
+    def mandatory_reminder(self, state: LearnerState, module: Module, due: date, now: datetime) -> list[Outgoing]:
+        t = _Turn(state, now)
+        days = (due - self.agenda.local_date(now)).days
+        title = module.title.get(state.lang)
+        if days < 0:
+            self._say(t, "mandatory.overdue", module=title, date=self._format_date(t, due))
+        else:
+            self._say(t, "mandatory.reminder", module=title, date=self._format_date(t, due), days=days)
+        return t.messages
+
     def _choose_erase(self, t: _Turn, index: int) -> None:
         s = t.state
         if index == 0:
@@ -871,6 +1134,10 @@ class DialogEngine:
         s.resume_step = None
         self._say(t, "erase.kept")
         self._prompt(t)
+
+
+def _clock(moment: time) -> str:
+    return f"{moment.hour}:{moment.minute:02d}"
 
 
 def _hours(hours: float) -> str:

@@ -41,6 +41,7 @@ class Incoming:
     choice_id: str = ""
     option_keys: tuple[str, ...] = ()
     lang_hint: str | None = None
+    tenant_id: str | None = None  # the municipality the channel placed the sender in, if any
 
 
 @dataclass(frozen=True, slots=True)

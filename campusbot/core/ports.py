@@ -3,10 +3,10 @@ imports it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from campusbot.core.engine import Achievement
@@ -25,6 +25,43 @@ class Identity:
 class LearnerRecord:
     learner_id: LearnerId
     state: LearnerState
+    tenant_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DueWork:
+    """One claimed row of due work: ``kind`` is "push", "tutorial" or "mandatory"; ``ref`` says which."""
+
+    id: int
+    learner_id: LearnerId
+    kind: str
+    ref: str
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledLearner:
+    """A learner as the scheduler sees them: state, municipality and where to reach them."""
+
+    learner_id: LearnerId
+    tenant_id: str | None
+    state: LearnerState
+    channel: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class HrNotice:
+    id: int
+    tenant_id: str | None
+    learner_id: LearnerId
+    kind: str
+    module_id: str
+    due_date: date
+    created_at: datetime
+
+
+AgendaKey = tuple[str, str]  # (kind, ref) of a due-work row
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +90,7 @@ class Transaction(Protocol):
         """The learner behind a channel identity, with their state, locked for this turn."""
         ...
 
-    def create_learner(self, identity: Identity, state: LearnerState, now: datetime) -> LearnerId: ...
+    def create_learner(self, identity: Identity, state: LearnerState, now: datetime, tenant_id: str | None = None) -> LearnerId: ...
 
     def save_state(self, learner_id: LearnerId, state: LearnerState, now: datetime) -> None: ...
 
@@ -90,6 +127,44 @@ class Transaction(Protocol):
         ...
 
     def save_cursor(self, name: str, value: str, now: datetime) -> None: ...
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    def set_agendas(self, changes: Sequence[tuple[LearnerId, Mapping[AgendaKey, datetime | None]]]) -> None:
+        """Create, move (a datetime) or remove (None) learners' due-work rows."""
+        ...
+
+    def agenda(self, learner_id: LearnerId) -> dict[AgendaKey, datetime]: ...
+
+    def claim_due(self, now: datetime, limit: int) -> list[DueWork]:
+        """Due rows, oldest first, locked for this transaction; rows other workers hold are skipped."""
+        ...
+
+    def scheduled_learners(self, learner_ids: Sequence[LearnerId]) -> dict[LearnerId, ScheduledLearner]: ...
+
+    def save_states(self, states: Sequence[tuple[LearnerId, LearnerState]], now: datetime) -> None: ...
+
+    def enqueue_many(self, items: Sequence[tuple[LearnerId, str, str, Outgoing]], now: datetime) -> list[int]:
+        """Outbox rows for several learners: (learner, channel, address, message), in order."""
+        ...
+
+    def reschedule(self, changes: Sequence[tuple[int, datetime | None]]) -> None:
+        """Move claimed rows to their next due time, or delete them (None)."""
+        ...
+
+    def review_card(self, learner_id: LearnerId, item_id: str) -> dict[str, Any] | None: ...
+
+    def save_review_card(self, learner_id: LearnerId, item_id: str, card: dict[str, Any], due_at: datetime) -> None: ...
+
+    def due_reviews(self, learner_ids: Sequence[LearnerId], now: datetime) -> dict[LearnerId, list[str]]:
+        """Quiz items due for review per learner, most overdue first."""
+        ...
+
+    def record_hr_notice(self, notice: HrNotice) -> bool:
+        """Store a notice for HR (its id is ignored); False if the same notice exists already."""
+        ...
+
+    def hr_notices(self, tenant_id: str | None) -> list[HrNotice]: ...
 
 
 class Store(Protocol):

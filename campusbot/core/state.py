@@ -31,6 +31,12 @@ class Step(StrEnum):
     EXAM = "exam"
     ERASE_CONFIRM = "erase_confirm"
     LANGUAGE = "language"
+    PUSH_OFFER = "push_offer"
+    REVIEW = "review"
+    SETTINGS = "settings"
+    SETTINGS_TIME = "settings_time"
+    SETTINGS_FREQUENCY = "settings_frequency"
+    SETTINGS_DAYS = "settings_days"
 
 
 @dataclass(slots=True)
@@ -70,6 +76,20 @@ class LearnerState:
     paused: bool = False
     pushes_stopped: bool = False
     enrolled_at: str = ""
+    # When the bot comes to the learner (set in conversation; see core/agenda.py).
+    push_time: str = "09:00"
+    push_days: list[int] = field(default_factory=lambda: [1, 3])  # 0 = Monday; default Tuesday and Thursday
+    vacation_until: str | None = None  # last day of a vacation pause (ISO date)
+    snoozed_until: str | None = None  # ISO datetime
+    last_active_at: str | None = None
+    last_push_at: str | None = None
+    push_open: bool = False  # the last push has not been answered yet
+    nudged: bool = False
+    backoff: int = 0  # how often pushes went unanswered in a row after a nudge
+    last_unsolicited_on: str | None = None  # local date of the last message the learner did not ask for
+    review_item: str = ""  # the quiz item of a spaced-repetition review in progress
+    # The due-work rows as last written ("kind|ref" -> ISO datetime): only changes reach the store.
+    agenda: dict[str, str] = field(default_factory=dict)
 
     def module_progress(self, module_id: str) -> ModuleProgress:
         progress = self.progress.get(module_id)

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from campusbot.core.clock import Clock
-from campusbot.core.engine import Achievement, DialogEngine, EraseRequested, ExportRequested
+from campusbot.core.engine import Achievement, DialogEngine, EraseRequested, ExportRequested, Reviewed
 from campusbot.core.messages import FileMessage, Incoming, LearnerId, Outgoing, TextMessage
 from campusbot.core.ports import Identity, OutboxItem, Store, Transaction
+from campusbot.core.review import ReviewService
 from campusbot.core.state import LearnerState
+from campusbot.core.tenants import TenantDirectory
 from campusbot.core.texts import Texts
 
 log = logging.getLogger(__name__)
@@ -38,12 +40,17 @@ class TurnService:
     polite answer in their language and the failure is logged with context.
     """
 
-    def __init__(self, store: Store, engine: DialogEngine, texts: Texts, clock: Clock, default_lang: str = "de") -> None:
+    def __init__(
+        self, store: Store, engine: DialogEngine, texts: Texts, clock: Clock, default_lang: str = "de",
+        tenants: TenantDirectory | None = None, reviews: ReviewService | None = None,
+    ) -> None:
         self._store = store
         self._engine = engine
         self._texts = texts
         self._clock = clock
         self._default_lang = default_lang
+        self._tenants = tenants or TenantDirectory()
+        self._reviews = reviews or ReviewService()
 
     def handle(self, incoming: Incoming) -> TurnResult:
         try:
@@ -58,19 +65,25 @@ class TurnService:
             if not tx.remember_inbound(incoming.channel, incoming.event_id, now):
                 return TurnResult(duplicate=True)
             record = tx.find_learner(incoming.channel, incoming.sender)
-            outcome = self._engine.turn(record.state if record else None, incoming)
+            tenant_id = record.tenant_id if record else incoming.tenant_id
+            tenant = self._tenants.get(tenant_id)
+            outcome = self._engine.turn(record.state if record else None, incoming, tenant)
             learner_id: LearnerId | None = record.learner_id if record else None
             if outcome.state is not None:
                 if learner_id is None:
                     identity = Identity(incoming.channel, incoming.sender, incoming.address)
-                    learner_id = tx.create_learner(identity, outcome.state, now)
-                else:
-                    tx.save_state(learner_id, outcome.state, now)
+                    learner_id = tx.create_learner(identity, outcome.state, now, tenant_id)
+                # The agenda (next push, reminders) follows the state; only changes are written.
+                self._engine.agenda.sync(tx, learner_id, outcome.state, tenant, now)
+                tx.save_state(learner_id, outcome.state, now)
             messages: list[Outgoing] = list(outcome.messages)
             for effect in outcome.effects:
                 if learner_id is None:
                     continue
                 match effect:
+                    case Reviewed():
+                        card, due = self._reviews.review(tx.review_card(learner_id, effect.item_id), effect.correct, now)
+                        tx.save_review_card(learner_id, effect.item_id, card, due)
                     case Achievement():
                         tx.record_achievement(learner_id, effect)
                     case ExportRequested() if outcome.state is not None:

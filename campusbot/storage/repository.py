@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from campusbot.core.engine import Achievement
 from campusbot.core.messages import LearnerId, Outgoing, decode_message, encode_message
-from campusbot.core.ports import Identity, LearnerRecord, OutboxItem, StoredAchievement
+from campusbot.core.ports import AgendaKey, DueWork, HrNotice, Identity, LearnerRecord, OutboxItem, ScheduledLearner, StoredAchievement
 from campusbot.core.state import LearnerState
 from campusbot.storage.rows import Base
 
@@ -28,11 +28,15 @@ _inbound = Base.metadata.tables["inbound_event"]
 _outbox = Base.metadata.tables["outbox"]
 _achievement = Base.metadata.tables["achievement"]
 _cursor = Base.metadata.tables["channel_cursor"]
+_due = Base.metadata.tables["due_work"]
+_card = Base.metadata.tables["review_card"]
+_hr = Base.metadata.tables["hr_notice"]
 
 # The statements of a turn are built once: building them costs more than running them on SQLite.
 _FIND_LEARNER = (
-    select(_identity.c.learner_id, _state.c.data)
+    select(_identity.c.learner_id, _state.c.data, _learner.c.tenant_id)
     .join(_state, _state.c.learner_id == _identity.c.learner_id)
+    .join(_learner, _learner.c.id == _identity.c.learner_id)
     .where(_identity.c.channel == bindparam("channel"), _identity.c.external_id == bindparam("external_id"))
 )
 _FIND_LEARNER_LOCKED = _FIND_LEARNER.with_for_update(of=_state)
@@ -46,6 +50,37 @@ _PENDING = (
 )
 _PENDING_TO = _PENDING.where(_outbox.c.address == bindparam("address"))
 _DELIVERED = delete(_outbox).where(_outbox.c.id == bindparam("oid"))
+# The scheduler's claim: FOR UPDATE SKIP LOCKED on PostgreSQL (several workers never take the same
+# row); SQLite has no row locks and ignores it, its BEGIN IMMEDIATE serialises workers instead.
+_CLAIM = (
+    select(_due.c.id, _due.c.learner_id, _due.c.kind, _due.c.ref, _due.c.due_at)
+    .where(_due.c.due_at <= bindparam("now"))
+    .order_by(_due.c.due_at, _due.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_DROP_AGENDA = delete(_due).where(
+    _due.c.learner_id == bindparam("lid"), _due.c.kind == bindparam("kind"), _due.c.ref == bindparam("ref")
+)
+_RESCHEDULE = update(_due).where(_due.c.id == bindparam("did")).values(due_at=bindparam("due"))
+_UNSCHEDULE = delete(_due).where(_due.c.id == bindparam("did"))
+_SAVE_STATES = update(_state).where(_state.c.learner_id == bindparam("lid")).values(data=bindparam("data"), updated_at=bindparam("now"))
+_LEARNERS = (
+    select(_learner.c.id, _learner.c.tenant_id, _state.c.data)
+    .join(_state, _state.c.learner_id == _learner.c.id)
+    .where(_learner.c.id.in_(bindparam("ids", expanding=True)))
+)
+# Where to reach a learner: the identity they used last (the newest, until channels record use).
+_ADDRESSES = (
+    select(_identity.c.learner_id, _identity.c.channel, _identity.c.address)
+    .where(_identity.c.learner_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_identity.c.learner_id, _identity.c.id)
+)
+_DUE_REVIEWS = (
+    select(_card.c.learner_id, _card.c.item_id)
+    .where(_card.c.learner_id.in_(bindparam("ids", expanding=True)), _card.c.due_at <= bindparam("now"))
+    .order_by(_card.c.learner_id, _card.c.due_at, _card.c.item_id)
+)
 
 
 def _per_dialect(table: Table, finish: Callable[[SqliteInsert | PostgresqlInsert], Executable]) -> dict[str, Executable]:
@@ -57,6 +92,19 @@ def _per_dialect(table: Table, finish: Callable[[SqliteInsert | PostgresqlInsert
 # RETURNING tells a new row from a conflict on every backend (psycopg's rowcount is -1 here).
 _REMEMBER_INBOUND = _per_dialect(
     _inbound, lambda insert_: insert_.on_conflict_do_nothing(index_elements=["channel", "event_id"]).returning(_inbound.c.event_id)
+)
+_SET_AGENDA = _per_dialect(
+    _due,
+    lambda insert_: insert_.on_conflict_do_update(index_elements=["learner_id", "kind", "ref"], set_={"due_at": insert_.excluded.due_at}),
+)
+_SAVE_CARD = _per_dialect(
+    _card,
+    lambda insert_: insert_.on_conflict_do_update(
+        index_elements=["learner_id", "item_id"], set_={"card": insert_.excluded.card, "due_at": insert_.excluded.due_at}
+    ),
+)
+_RECORD_HR_NOTICE = _per_dialect(
+    _hr, lambda insert_: insert_.on_conflict_do_nothing(index_elements=["learner_id", "kind", "module_id", "due_date"]).returning(_hr.c.id)
 )
 _SAVE_CURSOR = _per_dialect(
     _cursor,
@@ -83,10 +131,12 @@ class SqlTransaction:
         row = self._connection.execute(query, {"channel": channel, "external_id": external_id}).first()
         if row is None:
             return None
-        return LearnerRecord(LearnerId(row.learner_id), LearnerState.from_dict(json.loads(row.data)))
+        return LearnerRecord(LearnerId(row.learner_id), LearnerState.from_dict(json.loads(row.data)), row.tenant_id)
 
-    def create_learner(self, identity: Identity, state: LearnerState, now: datetime) -> LearnerId:
-        learner_id = self._connection.execute(insert(_learner).values(created_at=now).returning(_learner.c.id)).scalar_one()
+    def create_learner(self, identity: Identity, state: LearnerState, now: datetime, tenant_id: str | None = None) -> LearnerId:
+        learner_id = self._connection.execute(
+            insert(_learner).values(created_at=now, tenant_id=tenant_id).returning(_learner.c.id)
+        ).scalar_one()
         self._connection.execute(
             insert(_identity).values(
                 learner_id=learner_id, channel=identity.channel, external_id=identity.external_id,
@@ -100,12 +150,18 @@ class SqlTransaction:
         self._connection.execute(_SAVE_STATE, {"lid": learner_id, "data": _dump(state), "now": now})
 
     def enqueue(self, learner_id: LearnerId | None, channel: str, address: str, messages: Sequence[Outgoing], now: datetime) -> list[int]:
-        if not messages:
+        return self._enqueue([(learner_id, channel, address, m) for m in messages], now)
+
+    def enqueue_many(self, items: Sequence[tuple[LearnerId, str, str, Outgoing]], now: datetime) -> list[int]:
+        return self._enqueue(items, now)
+
+    def _enqueue(self, items: Sequence[tuple[LearnerId | None, str, str, Outgoing]], now: datetime) -> list[int]:
+        if not items:
             return []
         rows = [
-            {"learner_id": learner_id, "channel": channel, "address": address, "payload": encode_message(m),
+            {"learner_id": learner_id, "channel": channel, "address": address, "payload": encode_message(message),
              "created_at": now, "next_attempt_at": now, "attempts": 0}
-            for m in messages
+            for learner_id, channel, address, message in items
         ]
         return list(self._connection.execute(_ENQUEUE, rows).scalars())
 
@@ -156,12 +212,23 @@ class SqlTransaction:
                 }
                 for a in self.achievements(learner_id)
             ],
+            "schedule": [
+                {"kind": kind, "ref": ref, "due_at": due_at.isoformat()} for (kind, ref), due_at in sorted(self.agenda(learner_id).items())
+            ],
+            "review_cards": [
+                {"item_id": r.item_id, "due_at": r.due_at.isoformat(), "card": json.loads(r.card)}
+                for r in self._connection.execute(select(_card).where(_card.c.learner_id == learner_id).order_by(_card.c.item_id))
+            ],
+            "hr_notices": [
+                {"kind": n.kind, "module_id": n.module_id, "due_date": n.due_date.isoformat(), "created_at": n.created_at.isoformat()}
+                for n in self._hr_notices(_hr.c.learner_id == learner_id)
+            ],
         }
 
     def erase_learner(self, learner_id: LearnerId) -> None:
         # Explicit deletes rather than relying on ON DELETE CASCADE alone: the outcome must not
         # depend on a backend's foreign-key setting.
-        for table in (_achievement, _identity, _state, _outbox):
+        for table in (_achievement, _identity, _state, _outbox, _due, _card, _hr):
             self._connection.execute(delete(table).where(table.c.learner_id == learner_id))
         self._connection.execute(delete(_learner).where(_learner.c.id == learner_id))
 
@@ -187,6 +254,90 @@ class SqlTransaction:
 
     def save_cursor(self, name: str, value: str, now: datetime) -> None:
         self._connection.execute(_SAVE_CURSOR[self._dialect], {"name": name, "value": value, "updated_at": now})
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    def set_agendas(self, changes: Sequence[tuple[LearnerId, Mapping[AgendaKey, datetime | None]]]) -> None:
+        upserts = [
+            {"learner_id": lid, "kind": kind, "ref": ref, "due_at": due}
+            for lid, rows in changes for (kind, ref), due in rows.items() if due is not None
+        ]
+        drops = [{"lid": lid, "kind": kind, "ref": ref} for lid, rows in changes for (kind, ref), due in rows.items() if due is None]
+        if upserts:
+            self._connection.execute(_SET_AGENDA[self._dialect], upserts)
+        if drops:
+            self._connection.execute(_DROP_AGENDA, drops)
+
+    def agenda(self, learner_id: LearnerId) -> dict[AgendaKey, datetime]:
+        rows = self._connection.execute(select(_due.c.kind, _due.c.ref, _due.c.due_at).where(_due.c.learner_id == learner_id))
+        return {(r.kind, r.ref): r.due_at for r in rows}
+
+    def claim_due(self, now: datetime, limit: int) -> list[DueWork]:
+        rows = self._connection.execute(_CLAIM, {"now": now, "limit": limit})
+        return [DueWork(r.id, LearnerId(r.learner_id), r.kind, r.ref, r.due_at) for r in rows]
+
+    def scheduled_learners(self, learner_ids: Sequence[LearnerId]) -> dict[LearnerId, ScheduledLearner]:
+        if not learner_ids:
+            return {}
+        ids = list(set(learner_ids))
+        reach: dict[int, tuple[str, str]] = {}
+        for row in self._connection.execute(_ADDRESSES, {"ids": ids}):
+            reach[row.learner_id] = (row.channel, row.address)  # the newest identity wins
+        result: dict[LearnerId, ScheduledLearner] = {}
+        for row in self._connection.execute(_LEARNERS, {"ids": ids}):
+            if row.id in reach:
+                channel, address = reach[row.id]
+                state = LearnerState.from_dict(json.loads(row.data))
+                result[LearnerId(row.id)] = ScheduledLearner(LearnerId(row.id), row.tenant_id, state, channel, address)
+        return result
+
+    def save_states(self, states: Sequence[tuple[LearnerId, LearnerState]], now: datetime) -> None:
+        if states:
+            self._connection.execute(_SAVE_STATES, [{"lid": lid, "data": _dump(state), "now": now} for lid, state in states])
+
+    def reschedule(self, changes: Sequence[tuple[int, datetime | None]]) -> None:
+        moves = [{"did": did, "due": due} for did, due in changes if due is not None]
+        drops = [{"did": did} for did, due in changes if due is None]
+        if moves:
+            self._connection.execute(_RESCHEDULE, moves)
+        if drops:
+            self._connection.execute(_UNSCHEDULE, drops)
+
+    def review_card(self, learner_id: LearnerId, item_id: str) -> dict[str, Any] | None:
+        raw = self._connection.execute(
+            select(_card.c.card).where(_card.c.learner_id == learner_id, _card.c.item_id == item_id)
+        ).scalar_one_or_none()
+        if raw is None:
+            return None
+        card: dict[str, Any] = json.loads(raw)
+        return card
+
+    def save_review_card(self, learner_id: LearnerId, item_id: str, card: dict[str, Any], due_at: datetime) -> None:
+        self._connection.execute(
+            _SAVE_CARD[self._dialect], {"learner_id": learner_id, "item_id": item_id, "card": json.dumps(card), "due_at": due_at}
+        )
+
+    def due_reviews(self, learner_ids: Sequence[LearnerId], now: datetime) -> dict[LearnerId, list[str]]:
+        result: dict[LearnerId, list[str]] = {}
+        if learner_ids:
+            for row in self._connection.execute(_DUE_REVIEWS, {"ids": list(set(learner_ids)), "now": now}):
+                result.setdefault(LearnerId(row.learner_id), []).append(row.item_id)
+        return result
+
+    def record_hr_notice(self, notice: HrNotice) -> bool:
+        result = self._connection.execute(
+            _RECORD_HR_NOTICE[self._dialect],
+            {"tenant_id": notice.tenant_id, "learner_id": notice.learner_id, "kind": notice.kind, "module_id": notice.module_id,
+             "due_date": notice.due_date, "created_at": notice.created_at},
+        )
+        return result.first() is not None
+
+    def hr_notices(self, tenant_id: str | None) -> list[HrNotice]:
+        return self._hr_notices(_hr.c.tenant_id.is_(None) if tenant_id is None else _hr.c.tenant_id == tenant_id)
+
+    def _hr_notices(self, where: Any) -> list[HrNotice]:
+        rows = self._connection.execute(select(_hr).where(where).order_by(_hr.c.id))
+        return [HrNotice(r.id, r.tenant_id, LearnerId(r.learner_id), r.kind, r.module_id, r.due_date, r.created_at) for r in rows]
 
 
 def _dump(state: LearnerState) -> str:

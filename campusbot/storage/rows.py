@@ -39,6 +39,8 @@ class LearnerRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column()
+    # The municipality the learner works for (config `tenants`): holidays, mandatory trainings, HR.
+    tenant_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class IdentityRow(Base):
@@ -110,3 +112,54 @@ class ChannelCursorRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column()
+
+
+class DueWorkRow(Base):
+    """Who is due for what, when: the next push, a tutorial or mandatory-training reminder.
+
+    The scheduler claims rows by ``due_at``; its cost follows the number due, not the number enrolled.
+    """
+
+    __tablename__ = "due_work"
+    __table_args__ = (
+        UniqueConstraint("learner_id", "kind", "ref", name="uq_due_work_learner_kind_ref"),
+        Index("ix_due_work_due_at", "due_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(128))
+    due_at: Mapped[datetime] = mapped_column()
+
+
+class ReviewCardRow(Base):
+    """One spaced-repetition card (FSRS) per learner and quiz item."""
+
+    __tablename__ = "review_card"
+    __table_args__ = (Index("ix_review_card_learner_due", "learner_id", "due_at"),)
+
+    learner_id: Mapped[int] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    card: Mapped[str] = mapped_column(Text)
+    due_at: Mapped[datetime] = mapped_column()
+
+
+class HrNoticeRow(Base):
+    """Something HR of the learner's municipality is to be told, e.g. an overdue mandatory training."""
+
+    __tablename__ = "hr_notice"
+    __table_args__ = (
+        UniqueConstraint("learner_id", "kind", "module_id", "due_date", name="uq_hr_notice_once"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    module_id: Mapped[str] = mapped_column(String(64))
+    due_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
