@@ -7,10 +7,15 @@ from dataclasses import dataclass
 from campusbot.config import Settings
 from campusbot.content.catalog import Catalog
 from campusbot.content.loader import default_content_root, load_catalog
+from campusbot.core.agenda import Agenda, ScheduleRules, parse_time
+from campusbot.core.calendar import QuietHours
 from campusbot.core.clock import Clock, SystemClock
 from campusbot.core.engine import DialogEngine
+from campusbot.core.plan import PlanService
+from campusbot.core.pushes import PushService
+from campusbot.core.tenants import TenantDirectory, TenantPolicy
 from campusbot.core.turns import TurnService
-from campusbot.errors import StoreError
+from campusbot.errors import ConfigError, StoreError
 from campusbot.i18n import GettextTexts
 from campusbot.storage.database import is_current, make_engine, upgrade
 from campusbot.storage.repository import SqlStore
@@ -24,6 +29,25 @@ class Core:
     engine: DialogEngine
     turns: TurnService
     clock: Clock
+    pushes: PushService
+    tenants: TenantDirectory
+
+
+def tenant_directory(settings: Settings, catalog: Catalog) -> TenantDirectory:
+    policies = []
+    for index, tenant in enumerate(settings.tenants):
+        for module_id in tenant.mandatory or ():
+            module = catalog.module(module_id)
+            if module is None or module.mandatory is None:
+                raise ConfigError(f"key tenants[{index}].mandatory: {module_id!r} is not a mandatory training in the content")
+        mandatory = tuple(tenant.mandatory) if tenant.mandatory is not None else None
+        policies.append(TenantPolicy(tenant.id, tenant.name, tenant.state, mandatory))
+    return TenantDirectory(policies)
+
+
+def schedule_rules(settings: Settings) -> ScheduleRules:
+    schedule = settings.schedule
+    return ScheduleRules(QuietHours(parse_time(schedule.quiet_start), parse_time(schedule.quiet_end)), schedule.timezone)
 
 
 def build_core(
@@ -46,5 +70,8 @@ def build_core(
         raise StoreError("the database schema is not current: run 'campusbot db upgrade' first")
     store = SqlStore(sql_engine)
     lang = settings.bot.default_language
-    engine = DialogEngine(catalog, texts, clock, default_lang=lang)
-    return Core(catalog, texts, store, engine, TurnService(store, engine, texts, clock, default_lang=lang), clock)
+    tenants = tenant_directory(settings, catalog)
+    agenda = Agenda(catalog, PlanService(catalog), schedule_rules(settings))
+    engine = DialogEngine(catalog, texts, clock, default_lang=lang, agenda=agenda)
+    turns = TurnService(store, engine, texts, clock, default_lang=lang, tenants=tenants)
+    return Core(catalog, texts, store, engine, turns, clock, PushService(catalog, engine, tenants, clock), tenants)

@@ -85,8 +85,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     import signal
 
     from campusbot.app import build_core
-    from campusbot.channels.matrix.channel import MatrixChannel
+    from campusbot.channels.matrix.channel import CHANNEL, MatrixChannel
     from campusbot.errors import ConfigError
+    from campusbot.scheduling.runner import SchedulerRunner
 
     if not args.config:
         raise ConfigError("campusbot run needs --config FILE (see deploy/campusbot.example.toml)")
@@ -102,10 +103,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             if task is not None:
                 loop.add_signal_handler(signum, task.cancel)
+        scheduler = SchedulerRunner(
+            core.store, core.pushes, batch_size=settings.schedule.batch_size, tick_seconds=settings.schedule.tick_seconds,
+            on_enqueued=lambda channels: channel.poke() if CHANNEL in channels else None,
+        )
+        if settings.schedule.enabled:
+            scheduler.start()
         try:
             await channel.run()
         except asyncio.CancelledError:
             logging.getLogger("campusbot").info("stopped")
+        finally:
+            scheduler.stop()
 
     asyncio.run(serve())
     return 0

@@ -11,8 +11,9 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError, field_validator, model_validator
 
 from campusbot.errors import ConfigError
 
@@ -35,6 +36,29 @@ class StoreSettings(_Section):
 
 class BotSettings(_Section):
     default_language: Literal["de", "en"] = "de"
+
+
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class ScheduleSettings(_Section):
+    """When the bot may come to learners on its own, and how the scheduler works."""
+
+    timezone: str = "Europe/Berlin"
+    quiet_start: ClockTime = "18:00"  # no pushes from here ...
+    quiet_end: ClockTime = "07:30"  # ... to here
+    enabled: bool = True  # several processes on PostgreSQL may all run it: claims never overlap
+    tick_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+        return value
 
 
 class MatrixSettings(_Section):
@@ -69,6 +93,8 @@ class TenantSettings(_Section):
     name: str
     state: Literal["BW", "BY", "BE", "BB", "HB", "HH", "HE", "MV", "NI", "NW", "RP", "SL", "SN", "ST", "SH", "TH"]
     servers: Annotated[list[str], Field(min_length=1)]
+    # Module ids of the mandatory trainings for this municipality; unset = every mandatory module.
+    mandatory: list[str] | None = None
 
 
 class Settings(_Section):
@@ -76,6 +102,7 @@ class Settings(_Section):
     content_dir: Path | None = None
     store: StoreSettings = StoreSettings()
     bot: BotSettings = BotSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     matrix: MatrixSettings | None = None
     tenants: list[TenantSettings] = []
 
@@ -88,7 +115,7 @@ class Settings(_Section):
         return self.store.url or f"sqlite:///{(self.data_dir / 'campusbot.sqlite3').resolve()}"
 
 
-_JSON_KEYS = frozenset({"tenants", "group_rooms", "servers"})
+_JSON_KEYS = frozenset({"tenants", "group_rooms", "servers", "mandatory"})
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

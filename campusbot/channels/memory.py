@@ -23,6 +23,7 @@ class MemoryChannel:
     store: Store
     clock: Clock
     name: ChannelName = MEMORY
+    tenant_id: str | None = None  # the municipality new learners on this channel belong to
     sent: dict[str, list[Outgoing]] = field(default_factory=dict)
 
     def deliver(
@@ -40,7 +41,7 @@ class MemoryChannel:
         incoming = Incoming(
             channel=self.name, sender=user, address=f"{self.name}:{user}",
             event_id=event_id or f"ev-{next(_event_ids)}", text=text, kind=kind,
-            choice_id=choice_id, option_keys=option_keys, lang_hint=lang,
+            choice_id=choice_id, option_keys=option_keys, lang_hint=lang, tenant_id=self.tenant_id,
         )
         self.turns.handle(incoming)
         return self.drain(incoming.address)

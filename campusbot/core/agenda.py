@@ -104,10 +104,16 @@ class Agenda:
         prefs, calendar, quiet = self.prefs(state), self.calendar(tenant), self.rules.quiet
         vacation = date.fromisoformat(state.vacation_until) if state.vacation_until else None
         if state.push_open and state.last_push_at is not None:
-            # No stacking: one nudge after a few days, then back off.
+            # No stacking: one nudge a few days after an unanswered push, then pushes back off
+            # (one week, two, then every four) until the learner answers.
             last = datetime.fromisoformat(state.last_push_at)
-            wait = NUDGE_AFTER if not state.nudged else min(BACKOFF_FIRST * 2**state.backoff, BACKOFF_MAX)
-            return next_push(max(last + wait, now), prefs, calendar, quiet, vacation_until=vacation)
+            if not state.nudged:
+                after = last + NUDGE_AFTER
+            else:
+                nudged = datetime.fromisoformat(state.nudged_at) if state.nudged_at else last
+                after = max(last, nudged) + min(BACKOFF_FIRST * 2**state.backoff, BACKOFF_MAX)
+            # The slot at exactly ``after`` counts, but never one at or before now.
+            return next_push(max(after - timedelta(seconds=1), now), prefs, calendar, quiet, vacation_until=vacation)
         today = self.local_date(now)
         active_today = state.last_active_at is not None and self.local_date(datetime.fromisoformat(state.last_active_at)) == today
         skip = today if active_today or state.last_unsolicited_on == today.isoformat() else None
@@ -171,15 +177,17 @@ class Agenda:
         self, state: LearnerState, tenant: TenantPolicy, now: datetime, *, claimed: AgendaKey | None = None,
     ) -> dict[AgendaKey, datetime | None]:
         """What changed since the last write (None = remove), and remember the new agenda in the
-        state. A row that is already due stays for the scheduler to claim, except ``claimed``,
+        state. A reminder that is already due stays for the scheduler to claim, except ``claimed``,
         the row being handled: it moves to its next time or goes."""
         wanted = self.desired(state, tenant, now)
         before = {parse_agenda_key(k): datetime.fromisoformat(v) for k, v in state.agenda.items()}
         after: dict[AgendaKey, datetime] = {}
         changes: dict[AgendaKey, datetime | None] = {}
         for key, due in before.items():
-            if due <= now and key != claimed:
-                after[key] = due  # due already: the scheduler claims it on its next tick
+            if due <= now and key != claimed and key[0] != PUSH:
+                # A reminder that is due already stays for the scheduler's next tick. (A push that
+                # is due is moot once the learner is talking to the bot: it moves.)
+                after[key] = due
             elif key not in wanted:
                 changes[key] = None
         for key, due in wanted.items():

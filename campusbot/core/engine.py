@@ -144,7 +144,7 @@ class DialogEngine:
         t = _Turn(state, now, tenant)
         # Whatever the learner says answers the last push: no nudge, no back-off.
         state.push_open = state.nudged = False
-        state.backoff = 0
+        state.nudged_at, state.backoff = None, 0
         state.last_active_at = now.isoformat()
         if incoming.kind == "open":
             self._say(t, "welcome.back")
@@ -701,6 +701,7 @@ class DialogEngine:
             s.plan_accepted = True
             s.step = Step.IDLE
             self._say(t, "plan.accepted")
+            t.messages.append(TextMessage(self._schedule_summary(t) + "\n" + self._t(t, "settings.hint")))
             self._prompt(t)
         elif not s.plan:
             self._say(t, "plan.empty")

@@ -56,12 +56,10 @@ class PushService:
         states: dict[LearnerId, LearnerState] = {}
         outbox: list[tuple[LearnerId, str, str, Outgoing]] = []
         agenda_changes: list[tuple[LearnerId, Mapping[AgendaKey, datetime | None]]] = []
-        gone: list[tuple[int, datetime | None]] = []
         for work in works:
             learner = learners.get(work.learner_id)
             if learner is None:
-                gone.append((work.id, None))  # no state or no way to reach them: nothing to do
-                continue
+                continue  # busy in a turn on another process: the row stays due for the next tick
             state = states.setdefault(learner.learner_id, learner.state)
             tenant = self._tenants.get(learner.tenant_id)
             try:
@@ -76,7 +74,6 @@ class PushService:
             changes = self._agenda.plan(state, tenant, now, claimed=(work.kind, work.ref))
             if changes:
                 agenda_changes.append((learner.learner_id, changes))
-        tx.reschedule(gone)
         tx.set_agendas(agenda_changes)
         tx.save_states(list(states.items()), now)
         tx.enqueue_many(outbox, now)
@@ -104,13 +101,15 @@ class PushService:
             return []
         local = now.astimezone(self._agenda.local_zone)
         today = local.date().isoformat()
-        if self._agenda.rules.quiet.contains(local.time()) or state.last_unsolicited_on == today:
+        # A snoozed push was asked for; any other counts against one unsolicited message a day.
+        asked_for = state.snoozed_until is not None and datetime.fromisoformat(state.snoozed_until) <= now
+        state.snoozed_until = None
+        if self._agenda.rules.quiet.contains(local.time()) or (state.last_unsolicited_on == today and not asked_for):
             return []  # caught up too late in the day, or already written to today: the agenda moves on
         if state.vacation_until is not None and today <= state.vacation_until:
             return []
-        state.snoozed_until = None
         if state.push_open and not state.nudged:
-            state.nudged = True
+            state.nudged, state.nudged_at = True, now.isoformat()
             return self._engine.nudge(state, now)
         messages = self._engine.push(state, now, tenant, due_reviews[0] if due_reviews else None)
         if messages:

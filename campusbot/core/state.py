@@ -85,6 +85,7 @@ class LearnerState:
     last_push_at: str | None = None
     push_open: bool = False  # the last push has not been answered yet
     nudged: bool = False
+    nudged_at: str | None = None
     backoff: int = 0  # how often pushes went unanswered in a row after a nudge
     last_unsolicited_on: str | None = None  # local date of the last message the learner did not ask for
     review_item: str = ""  # the quiz item of a spaced-repetition review in progress

@@ -62,8 +62,6 @@ _CLAIM = (
 _DROP_AGENDA = delete(_due).where(
     _due.c.learner_id == bindparam("lid"), _due.c.kind == bindparam("kind"), _due.c.ref == bindparam("ref")
 )
-_RESCHEDULE = update(_due).where(_due.c.id == bindparam("did")).values(due_at=bindparam("due"))
-_UNSCHEDULE = delete(_due).where(_due.c.id == bindparam("did"))
 _SAVE_STATES = update(_state).where(_state.c.learner_id == bindparam("lid")).values(data=bindparam("data"), updated_at=bindparam("now"))
 _LEARNERS = (
     select(_learner.c.id, _learner.c.tenant_id, _state.c.data)
@@ -71,6 +69,9 @@ _LEARNERS = (
     .where(_learner.c.id.in_(bindparam("ids", expanding=True)))
 )
 # Where to reach a learner: the identity they used last (the newest, until channels record use).
+# A learner in the middle of a turn on another process is skipped, not waited for: their row stays
+# due and the next tick takes it (waiting here while the turn waits for our due rows would deadlock).
+_LEARNERS_LOCKED = _LEARNERS.with_for_update(of=_state, skip_locked=True)
 _ADDRESSES = (
     select(_identity.c.learner_id, _identity.c.channel, _identity.c.address)
     .where(_identity.c.learner_id.in_(bindparam("ids", expanding=True)))
@@ -284,7 +285,8 @@ class SqlTransaction:
         for row in self._connection.execute(_ADDRESSES, {"ids": ids}):
             reach[row.learner_id] = (row.channel, row.address)  # the newest identity wins
         result: dict[LearnerId, ScheduledLearner] = {}
-        for row in self._connection.execute(_LEARNERS, {"ids": ids}):
+        query = _LEARNERS_LOCKED if self._dialect == "postgresql" else _LEARNERS
+        for row in self._connection.execute(query, {"ids": ids}):
             if row.id in reach:
                 channel, address = reach[row.id]
                 state = LearnerState.from_dict(json.loads(row.data))
@@ -294,14 +296,6 @@ class SqlTransaction:
     def save_states(self, states: Sequence[tuple[LearnerId, LearnerState]], now: datetime) -> None:
         if states:
             self._connection.execute(_SAVE_STATES, [{"lid": lid, "data": _dump(state), "now": now} for lid, state in states])
-
-    def reschedule(self, changes: Sequence[tuple[int, datetime | None]]) -> None:
-        moves = [{"did": did, "due": due} for did, due in changes if due is not None]
-        drops = [{"did": did} for did, due in changes if due is None]
-        if moves:
-            self._connection.execute(_RESCHEDULE, moves)
-        if drops:
-            self._connection.execute(_UNSCHEDULE, drops)
 
     def review_card(self, learner_id: LearnerId, item_id: str) -> dict[str, Any] | None:
         raw = self._connection.execute(

@@ -312,7 +312,8 @@ class MatrixChannel:
         inviter = invite.sender
         is_dm = bool(invite.content.get("is_direct"))
         group_room = room_id in self._matrix.group_rooms
-        allowed = group_room or (is_dm and self._settings.tenant_of(inviter) is not None)
+        tenant = self._settings.tenant_of(inviter)
+        allowed = group_room or (is_dm and tenant is not None)
         if not allowed:
             log.info("matrix: declining invite to %s from %s", room_id, inviter)
             await self.client.room_leave(room_id)
@@ -326,7 +327,7 @@ class MatrixChannel:
         if not group_room:
             # Greet the inviter. The id makes the greeting once per room, also when a crash
             # replays this invite.
-            self._turn(Incoming(CHANNEL, inviter, room_id, f"join:{room_id}", kind="open"))
+            self._turn(Incoming(CHANNEL, inviter, room_id, f"join:{room_id}", kind="open", tenant_id=tenant.id if tenant else None))
             self._wake_sender.set()
 
     def _is_learner_room(self, room: MatrixRoom) -> bool:
@@ -337,14 +338,15 @@ class MatrixChannel:
         sender = getattr(event, "sender", None)
         if sender is None or sender == self.client.user_id or not self._is_learner_room(room):
             return False
-        if self._settings.tenant_of(sender) is None:
+        tenant = self._settings.tenant_of(sender)
+        if tenant is None:
             return False
         if isinstance(event, MegolmEvent):
             self._pending.append(_PendingDecryption(room.room_id, event, self._clock.now()))
             return False
         if isinstance(event, RoomMessageText):
             text = learner_text(event.source.get("content", {}))
-            self._turn(Incoming(CHANNEL, sender, room.room_id, event.event_id, text=text))
+            self._turn(Incoming(CHANNEL, sender, room.room_id, event.event_id, text=text, tenant_id=tenant.id))
             return True
         if isinstance(event, UnknownEvent):
             answer = parse_poll_response(event.type, event.source.get("content", {}))
@@ -352,6 +354,7 @@ class MatrixChannel:
                 return False
             self._turn(Incoming(
                 CHANNEL, sender, room.room_id, event.event_id, kind="choice", choice_id=answer.choice_id, option_keys=answer.option_keys,
+                tenant_id=tenant.id,
             ))
             return True
         return False
@@ -393,6 +396,11 @@ class MatrixChannel:
                 continue
             if not await self._sleep(delay):
                 self._outbox_clean = False  # nothing woke the sender: read the outbox itself
+
+    def poke(self) -> None:
+        """Others (the scheduler) wrote to the outbox: read it now."""
+        self._outbox_clean = False
+        self._wake_sender.set()
 
     async def _sleep(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for a turn to wake the sender; True if one did."""

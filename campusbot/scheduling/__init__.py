@@ -1,0 +1,1 @@
+"""The scheduler: periodic jobs that hand due work to the core."""
