@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from campusbot.app import build_core
 from campusbot.config import load_settings
 from campusbot.errors import ConfigError
 
@@ -84,3 +86,34 @@ def test_config_may_follow_the_subcommand(tmp_path: Path) -> None:
         result = subprocess.run([sys.executable, "-m", "campusbot", *args], capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stderr
     assert (tmp_path / "campusbot.sqlite3").exists()
+
+
+def test_schedule_settings_from_file_and_environment(tmp_path: Path) -> None:
+    path = tmp_path / "campusbot.toml"
+    path.write_text('[schedule]\nquiet_start = "19:00"\nbatch_size = 200\n')
+    settings = load_settings(path, environ={"CAMPUSBOT_SCHEDULE__QUIET_END": "06:45"})
+    assert (settings.schedule.quiet_start, settings.schedule.quiet_end, settings.schedule.batch_size) == ("19:00", "06:45", 200)
+    assert load_settings(None, environ={}).schedule.timezone == "Europe/Berlin"
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ('[schedule]\ntimezone = "Europe/Bonn"\n', "schedule.timezone"),
+        ('[schedule]\nquiet_end = "7.30"\n', "schedule.quiet_end"),
+        ("[schedule]\ntick_seconds = 0\n", "schedule.tick_seconds"),
+    ],
+)
+def test_bad_schedule_settings_name_the_key(tmp_path: Path, body: str, key: str) -> None:
+    path = tmp_path / "campusbot.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError, match=rf"campusbot\.toml.*{re.escape(key)}"):
+        load_settings(path, environ={})
+
+
+def test_a_tenant_with_an_unknown_mandatory_training_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "campusbot.toml"
+    path.write_text('[[tenants]]\nid = "kreis"\nname = "Kreis"\nstate = "HE"\nservers = ["k.example"]\nmandatory = ["datenschutz"]\n')
+    settings = load_settings(path, environ={})
+    with pytest.raises(ConfigError, match=r"tenants\[0\]\.mandatory: 'datenschutz' is not a mandatory training"):
+        build_core(settings, database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")

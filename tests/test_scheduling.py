@@ -236,6 +236,11 @@ def test_quiet_hours_refuse_a_late_push_time_and_move_a_snooze_to_the_morning(wo
     anna.say("Uhrzeit ändern")
     reply = anna.say("21:00")
     assert "Zwischen 18:00 und 7:30 Uhr schreibe ich nicht" in reply.text
+    reply = anna.say("25:00")  # not a time: said so, nothing changes
+    assert "Diese Uhrzeit gibt es nicht" in reply.text
+    reply = anna.say("3")  # a number is the option, not 3 o'clock
+    assert "jeweils um 12:30 Uhr" in reply.text
+    anna.say("Uhrzeit ändern")
     reply = anna.say("8:15")
     assert "jeweils um 8:15 Uhr" in reply.text
     anna.say("fertig")

@@ -97,7 +97,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 }
 # Before consent only these make sense; everything else asks for consent first.
 PRE_CONSENT_COMMANDS = {"help", "language", "english", "german", "erase", "stop"}
-CLOCK_PATTERN = re.compile(r"^(?:um\s+|at\s+)?(\d{1,2})(?:[:.](\d{2}))?\s*(?:uhr|h|am|pm)?$")
+CLOCK_PATTERN = re.compile(r"(?:um\s+|at\s+)?(\d{1,2})(?:[:.](\d{2}))?\s*(?:uhr|h)?")
 FREQUENCY_DAYS = ([0, 1, 2, 3, 4], [1, 3], [1])  # daily, twice a week, weekly
 DROP_PATTERN = re.compile(r"^(?:streiche\w*|streich|entferne\w*|loesche\w*|drop|remove)\s+(\d+)$")
 MOVE_PATTERN = re.compile(r"^(?:(\d+)\s+(?:nach vorne?|nach oben|zuerst|first|to the top|up)|(?:move|vor|verschiebe)\s+(\d+)(?:\s+\w+)*)$")
@@ -1008,9 +1008,14 @@ class DialogEngine:
         typed push time in the settings; True if the text was one."""
         s = t.state
         if s.step == Step.SETTINGS_TIME:
-            clock = CLOCK_PATTERN.match(normalize(text).replace(" ", ":", 1) if ":" not in text else text.strip().lower())
-            if clock is not None and int(clock.group(1)) < 24 and int(clock.group(2) or 0) < 60:
-                self._set_push_time(t, time(int(clock.group(1)), int(clock.group(2) or 0)))
+            clock = CLOCK_PATTERN.fullmatch(text.strip().lower())
+            if clock is not None:
+                hour, minute = int(clock.group(1)), int(clock.group(2) or 0)
+                if hour < 24 and minute < 60:
+                    self._set_push_time(t, time(hour, minute))
+                else:
+                    self._say(t, "settings.time_invalid")
+                    self._prompt(t)
                 return True
         if s.step in (Step.EVALUATION, Step.QUIZ, Step.EXAM, Step.CHECK):
             return False  # an answer is expected; "morgen" here is no request to be left alone
