@@ -6,6 +6,7 @@ and what lands in the outbox is what the learner would have received at that mom
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -410,8 +411,9 @@ def test_a_completed_mandatory_training_stops_its_reminders(world: World, catalo
     assert not any(isinstance(m, TextMessage) and "Pflichtschulung" in m.text for _, m in world.received(anna))
     with world.core.store.transaction() as tx:
         assert tx.hr_notices("stadt-pflicht") == []
-    # Next year's round is already on the agenda: 30 days before it is due again.
-    assert world.agenda(anna)[("mandatory", module.id)].year == 2027
+    # Next year's round is on the agenda: done on 23 November 2026, due again on 23 November
+    # 2027; 30 days before is Sunday 24 October, so the reminder comes on Friday 22 October.
+    assert world.agenda(anna)[("mandatory", module.id)] == berlin(2027, 10, 22, 9)
 
 
 # -- downtime and several workers --------------------------------------------------------------
@@ -429,3 +431,26 @@ def test_catch_up_after_three_hours_of_downtime_sends_each_due_push_once(world: 
     assert world.tick().claimed == 0
     for bot in learners:
         assert world.agenda(bot)[("push", "")] > world.clock.now()
+
+
+async def test_the_apscheduler_job_ticks_and_wakes_the_channels(world: World, catalog: Catalog) -> None:
+    anna = world.enrol("anna", catalog)
+    world.set_time(berlin(2026, 11, 24, 9) + timedelta(seconds=5))
+    woken: list[frozenset[str]] = []
+    done = asyncio.Event()
+
+    def on_enqueued(channels: frozenset[str]) -> None:
+        woken.append(channels)
+        done.set()
+
+    runner = SchedulerRunner(world.core.store, world.core.pushes, tick_seconds=0.2, on_enqueued=on_enqueued)
+    runner.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=10)
+        await asyncio.sleep(0.5)  # more ticks: nothing is due any more
+    finally:
+        runner.stop()
+    assert woken == [frozenset({MEMORY})]
+    with world.core.store.transaction() as tx:
+        pushed = tx.pending_outbox(MEMORY, 10, world.clock.now(), address=f"memory:{anna.user}")
+    assert [type(item.message).__name__ for item in pushed] == ["TextMessage", "ChoiceMessage"]

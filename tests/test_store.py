@@ -109,7 +109,7 @@ def test_replies_leave_through_the_outbox_in_order(core: Core) -> None:
     assert channel.drain("memory:carla") == []
 
 
-PERSONAL_TABLES = ("learner", "identity", "learner_state", "achievement", "outbox")
+PERSONAL_TABLES = ("learner", "identity", "learner_state", "achievement", "outbox", "due_work", "review_card", "hr_notice")
 
 
 def test_export_then_erase_leaves_no_personal_row_behind(make_core: Callable[[], Core], catalog: Catalog) -> None:
@@ -121,7 +121,13 @@ def test_export_then_erase_leaves_no_personal_row_behind(make_core: Callable[[],
         bot.say("starten")
         answer_check(bot, catalog)
         bot.say("1")
-    assert anna.say("export").files
+    export = anna.say("export").files[0]
+    assert '"kind": "push"' in export.data.decode()  # the schedule is personal data too
+    with core.store.transaction() as tx:
+        ben_record = tx.find_learner(ben.channel.name, "ben")
+        assert ben_record is not None
+    with core.store.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(DISTINCT learner_id) FROM due_work")).scalar_one() == 2
     reply = anna.say("löschen")
     assert "wirklich" in reply.text
     reply = anna.say("ja")
@@ -132,6 +138,10 @@ def test_export_then_erase_leaves_no_personal_row_behind(make_core: Callable[[],
         for table in tables - {"alembic_version"}:
             for row in connection.execute(text(f"SELECT * FROM {table}")):  # noqa: S608 - table names from the schema
                 assert "anna" not in repr(row), f"{table} still holds {row}"
+        for table in tables - {"alembic_version"}:
+            if "learner_id" in {c["name"] for c in inspect(connection).get_columns(table)}:
+                owners = set(connection.execute(text(f"SELECT DISTINCT learner_id FROM {table}")).scalars())  # noqa: S608
+                assert owners <= {ben_record.learner_id, None}, f"{table} still holds rows of learners {owners}"
         learners = connection.execute(text("SELECT count(*) FROM learner")).scalar_one()
         states = connection.execute(text("SELECT count(*) FROM learner_state")).scalar_one()
     assert (learners, states) == (1, 1)  # ben is untouched
