@@ -13,6 +13,7 @@ from campusbot.content.catalog import Catalog
 from campusbot.content.loader import default_content_root, load_catalog
 from campusbot.core.clock import FixedClock
 from campusbot.i18n import GettextTexts
+from campusbot.storage.database import make_engine, upgrade
 from tests.postgres import PostgresServer
 from tests.support import RecordingBot
 
@@ -62,6 +63,18 @@ def core(make_core: Callable[[], Core]) -> Core:
 @pytest.fixture
 def bot(core: Core) -> RecordingBot:
     return RecordingBot(MemoryChannel(core.turns, core.store, core.clock))
+
+
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """For fixtures parametrized on "sqlite" and "postgresql": a fresh, migrated database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'campusbot.sqlite3'}"
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    url = postgres.new_database()
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -27,9 +27,8 @@ from campusbot.core.messages import ChoiceMessage, FileMessage, Outgoing, TextMe
 from campusbot.core.pushes import HR_MANDATORY_OVERDUE
 from campusbot.i18n import GettextTexts
 from campusbot.scheduling.runner import SchedulerRunner, TickResult
-from campusbot.storage.database import make_engine, upgrade
 from campusbot.storage.rows import Base
-from tests.postgres import PostgresServer
+from tests.conftest import backend_url
 from tests.support import RecordingBot, answer_check, onboard, study_units
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -51,14 +50,7 @@ def berlin(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> d
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'campusbot.sqlite3'}"
-    postgres: PostgresServer = request.getfixturevalue("postgres")
-    url = postgres.new_database()
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
+    return backend_url(request, tmp_path)
 
 
 @dataclass

@@ -16,23 +16,16 @@ from campusbot.app import Core
 from campusbot.channels.memory import MemoryChannel
 from campusbot.content.catalog import Catalog
 from campusbot.core.messages import TextMessage
-from campusbot.storage.database import database_url, is_current, make_engine, upgrade
+from campusbot.storage.database import database_url, is_current, make_engine
 from campusbot.storage.rows import Base
-from tests.postgres import PostgresServer
+from tests.conftest import backend_url
 from tests.support import RecordingBot, answer_check, onboard
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Every test here is the store's contract: it runs on SQLite and on a real PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'campusbot.sqlite3'}"
-    postgres: PostgresServer = request.getfixturevalue("postgres")
-    url = postgres.new_database()
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
+    return backend_url(request, tmp_path)
 
 
 def restart(make_core: Callable[[], Core], user: str = "anna") -> RecordingBot:

@@ -753,15 +753,19 @@ class DialogEngine:
 
     # -- units, evaluations, quizzes, exams ---------------------------------------------------
 
+    def _due_again(self, s: LearnerState, module: Module, today: date) -> bool:
+        """A yearly training done before and due again: this year's round starts from the first unit."""
+        return module.mandatory is not None and module.id in s.mandatory_done and not self.plans.is_finished(s, module, today)
+
     def _upcoming_unit(self, s: LearnerState, today: date) -> tuple[Module, int] | None:
         """The module and unit number "weiter" would start, without starting it."""
         for module_id in s.plan:
             module = self._catalog.module(module_id)
             if module is None:
                 continue
-            progress = s.progress.get(module_id)
-            if module.mandatory is not None and module.id in s.mandatory_done and not self.plans.is_finished(s, module, today):
+            if self._due_again(s, module, today):
                 return module, 0
+            progress = s.progress.get(module_id)
             done = progress.units_done if progress else 0
             if done < len(module.units):
                 return module, done
@@ -775,18 +779,14 @@ class DialogEngine:
             self._leave_for(t, Step.PLAN)
             return
         today = t.now.date()
-        for module_id in s.plan:
-            module = self._catalog.module(module_id)
-            if module is None:
-                continue
-            progress = s.progress.get(module_id)
-            if module.mandatory is not None and module.id in s.mandatory_done and not self.plans.is_finished(s, module, today):
-                # A yearly training is due again: this year's round starts from the first unit.
-                progress = s.progress[module_id] = ModuleProgress()
-            if progress is None or progress.units_done < len(module.units):
-                s.step, s.module_id, s.index = Step.UNIT, module_id, progress.units_done if progress else 0
-                self._prompt(t, full=True)
-                return
+        upcoming = self._upcoming_unit(s, today)
+        if upcoming is not None:
+            module, number = upcoming
+            if self._due_again(s, module, today):
+                s.progress[module.id] = ModuleProgress()
+            s.step, s.module_id, s.index = Step.UNIT, module.id, number
+            self._prompt(t, full=True)
+            return
         self._say(t, "next.all_done")
         self._prompt(t)
 
@@ -853,20 +853,23 @@ class DialogEngine:
     def _choose_quiz(self, t: _Turn, index: int) -> None:
         s = t.state
         question = self._current_question(s)
-        result = self.quiz.grade_answer(question, index, s.lang)
-        s.module_progress(s.module_id).quiz[question.id] = result.correct
-        if s.step == Step.QUIZ:
-            t.effects.append(Reviewed(question.id, result.correct))
-        if result.correct:
-            self._say(t, "quiz.correct", explanation=result.explanation)
-        else:
-            right = question.options[result.correct_option - 1].get(s.lang)
-            self._say(t, "quiz.wrong", number=result.correct_option, answer=right, explanation=result.explanation)
+        s.module_progress(s.module_id).quiz[question.id] = self._grade(t, question, index)
         s.index += 1
         if s.index < len(self._unit_quiz(s)):
             self._prompt(t)
         else:
             self._finish_unit(t)
+
+    def _grade(self, t: _Turn, question: Question, index: int) -> bool:
+        """Feedback on a quiz or review answer; the answer also updates the item's review card."""
+        result = self.quiz.grade_answer(question, index, t.state.lang)
+        t.effects.append(Reviewed(question.id, result.correct))
+        if result.correct:
+            self._say(t, "quiz.correct", explanation=result.explanation)
+        else:
+            right = question.options[result.correct_option - 1].get(t.state.lang)
+            self._say(t, "quiz.wrong", number=result.correct_option, answer=right, explanation=result.explanation)
+        return result.correct
 
     def _finish_unit(self, t: _Turn) -> None:
         s = t.state
@@ -1061,14 +1064,7 @@ class DialogEngine:
 
     def _choose_review(self, t: _Turn, index: int) -> None:
         s = t.state
-        question = self._review_question(s)
-        result = self.quiz.grade_answer(question, index, s.lang)
-        t.effects.append(Reviewed(question.id, result.correct))
-        if result.correct:
-            self._say(t, "quiz.correct", explanation=result.explanation)
-        else:
-            right = question.options[result.correct_option - 1].get(s.lang)
-            self._say(t, "quiz.wrong", number=result.correct_option, answer=right, explanation=result.explanation)
+        self._grade(t, self._review_question(s), index)
         s.review_item = ""
         s.step = Step.PUSH_OFFER if self._upcoming_unit(s, self.agenda.local_date(t.now)) else Step.IDLE
         self._prompt(t)
