@@ -88,3 +88,35 @@ def test_two_worker_processes_on_postgresql_claim_disjoint_sets(
     assert still_due == []
     core.store.engine.dispose()
     engine.dispose()
+
+
+def test_a_learner_busy_in_a_turn_elsewhere_is_skipped_not_waited_for(
+    postgres: PostgresServer, tmp_path: Path, catalog: Catalog, texts: GettextTexts,
+) -> None:
+    url = postgres.new_database()
+    engine = make_engine(url)
+    upgrade(engine)
+    clock = FixedClock(ENROLLED)
+    core = build_core(Settings(data_dir=tmp_path), clock=clock, database_url=url, catalog=catalog, texts=texts)
+    bots = [RecordingBot(MemoryChannel(core.turns, core.store, core.clock), user=name) for name in ("anna", "ben", "cem")]
+    for bot in bots:
+        onboard(bot)
+        bot.say("starten")
+        answer_check(bot, catalog)
+        bot.say("annehmen")
+    clock.advance(DUE - ENROLLED)
+    runner = SchedulerRunner(core.store, core.pushes, batch_size=1)
+    with engine.connect() as other:
+        # Another process is in the middle of anna's turn: her state row is locked.
+        with other.begin():
+            anna_id = other.execute(select(_identity.c.learner_id).where(_identity.c.external_id == "anna")).scalar_one()
+            other.execute(select(_state.c.data).where(_state.c.learner_id == anna_id).with_for_update())
+            result = runner.tick()  # returns: anna's row is skipped, not waited for, not looped on
+            assert (result.claimed, result.messages) == (2, 4)
+        result = runner.tick()  # her turn is over: now she gets her push
+    assert (result.claimed, result.messages) == (1, 2)
+    with engine.connect() as connection:
+        per_learner = Counter(connection.execute(select(_outbox.c.learner_id)).scalars())
+    assert sorted(per_learner.values()) == [2, 2, 2]
+    core.store.engine.dispose()
+    engine.dispose()

@@ -39,6 +39,7 @@ NUDGE_AFTER = timedelta(days=3)
 BACKOFF_FIRST = timedelta(days=7)
 BACKOFF_MAX = timedelta(days=28)
 TUTORIAL_SOON = timedelta(minutes=15)
+KINDS = frozenset({PUSH, TUTORIAL, MANDATORY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,19 +157,23 @@ class Agenda:
         overdue = self.at(due + timedelta(days=1), self.rules.quiet.end)
         return overdue if overdue > now else None
 
-    def desired(self, state: LearnerState, tenant: TenantPolicy, now: datetime) -> dict[AgendaKey, datetime]:
+    def desired(
+        self, state: LearnerState, tenant: TenantPolicy, now: datetime, kinds: frozenset[str] = KINDS,
+    ) -> dict[AgendaKey, datetime]:
         if state.consent_at is None:
             return {}
         wanted: dict[AgendaKey, datetime] = {}
-        push = self.next_push(state, tenant, now)
-        if push is not None:
-            wanted[(PUSH, "")] = push
-        if not state.pushes_stopped:
+        if PUSH in kinds:
+            push = self.next_push(state, tenant, now)
+            if push is not None:
+                wanted[(PUSH, "")] = push
+        if TUTORIAL in kinds and not state.pushes_stopped:
             wanted.update(self.tutorial_moments(state, tenant, now))
-        for module in self.mandatory_modules(tenant):
-            moment = self.mandatory_moment(state, tenant, module, now)
-            if moment is not None:
-                wanted[(MANDATORY, module.id)] = moment
+        if MANDATORY in kinds:
+            for module in self.mandatory_modules(tenant):
+                moment = self.mandatory_moment(state, tenant, module, now)
+                if moment is not None:
+                    wanted[(MANDATORY, module.id)] = moment
         return wanted
 
     # -- writing it ------------------------------------------------------------------------------
@@ -178,27 +183,37 @@ class Agenda:
     ) -> dict[AgendaKey, datetime | None]:
         """What changed since the last write (None = remove), and remember the new agenda in the
         state. A reminder that is already due stays for the scheduler to claim, except ``claimed``,
-        the row being handled: it moves to its next time or goes."""
-        wanted = self.desired(state, tenant, now)
-        before = {parse_agenda_key(k): datetime.fromisoformat(v) for k, v in state.agenda.items()}
-        after: dict[AgendaKey, datetime] = {}
+        the row being handled: it moves to its next time or goes. Handling a row changes nothing
+        that other kinds of rows depend on, so only its own kind is worked out again."""
+        kinds = KINDS if claimed is None else frozenset({claimed[0]})
+        wanted = self.desired(state, tenant, now, kinds)
+        agenda: dict[str, str] = {}
+        before: dict[AgendaKey, datetime] = {}
+        for text, iso in state.agenda.items():
+            key = parse_agenda_key(text)
+            if key[0] in kinds:
+                before[key] = datetime.fromisoformat(iso)
+            else:
+                agenda[text] = iso  # another kind: as it was
         changes: dict[AgendaKey, datetime | None] = {}
+        kept: set[AgendaKey] = set()
         for key, due in before.items():
             if due <= now and key != claimed and key[0] != PUSH:
                 # A reminder that is due already stays for the scheduler's next tick. (A push that
                 # is due is moot once the learner is talking to the bot: it moves.)
-                after[key] = due
+                agenda[agenda_key(*key)] = due.isoformat()
+                kept.add(key)
             elif key not in wanted:
                 changes[key] = None
         for key, due in wanted.items():
-            if key in after:
+            if key in kept:
                 continue
-            after[key] = due
+            agenda[agenda_key(*key)] = due.isoformat()
             if before.get(key) != due or key == claimed:
                 changes[key] = due
-        if claimed is not None and claimed not in after:
+        if claimed is not None and claimed not in wanted and claimed not in kept:
             changes[claimed] = None
-        state.agenda = {agenda_key(*key): due.isoformat() for key, due in after.items()}
+        state.agenda = agenda
         return changes
 
     def sync(self, tx: Transaction, learner_id: LearnerId, state: LearnerState, tenant: TenantPolicy, now: datetime) -> None:

@@ -3,7 +3,7 @@ imports it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -136,15 +136,16 @@ class Transaction(Protocol):
 
     def agenda(self, learner_id: LearnerId) -> dict[AgendaKey, datetime]: ...
 
-    def claim_due(self, now: datetime, limit: int) -> list[DueWork]:
-        """Due rows, oldest first, locked for this transaction; rows other workers hold are skipped."""
+    def claim_due(self, now: datetime, limit: int, skip: Collection[int] = ()) -> list[DueWork]:
+        """Due rows, oldest first, locked for this transaction; rows other workers hold are skipped,
+        and so are the rows ``skip`` names."""
         ...
 
     def scheduled_learners(self, learner_ids: Sequence[LearnerId]) -> dict[LearnerId, ScheduledLearner]: ...
 
     def save_states(self, states: Sequence[tuple[LearnerId, LearnerState]], now: datetime) -> None: ...
 
-    def enqueue_many(self, items: Sequence[tuple[LearnerId, str, str, Outgoing]], now: datetime) -> list[int]:
+    def enqueue_many(self, items: Sequence[tuple[LearnerId, str, str, Outgoing]], now: datetime) -> None:
         """Outbox rows for several learners: (learner, channel, address, message), in order."""
         ...
 

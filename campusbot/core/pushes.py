@@ -8,7 +8,7 @@ transaction that claimed the rows. A row is handled once: it moves to its next d
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +34,7 @@ class BatchResult:
     claimed: int
     messages: int
     channels: frozenset[str]
+    busy: tuple[int, ...] = ()  # rows of learners busy in a turn elsewhere: left due for the next tick
 
 
 class PushService:
@@ -45,10 +46,10 @@ class PushService:
         self._clock = clock
         self._tutorials = {t.id: t for t in catalog.tutorials}
 
-    def run_batch(self, tx: Transaction, limit: int) -> BatchResult:
-        """Claim up to ``limit`` due rows and handle them inside ``tx``."""
+    def run_batch(self, tx: Transaction, limit: int, skip: Collection[int] = ()) -> BatchResult:
+        """Claim up to ``limit`` due rows (not those in ``skip``) and handle them inside ``tx``."""
         now = self._clock.now()
-        works = tx.claim_due(now, limit)
+        works = tx.claim_due(now, limit, skip)
         if not works:
             return BatchResult(0, 0, frozenset())
         learners = tx.scheduled_learners([w.learner_id for w in works])
@@ -56,10 +57,12 @@ class PushService:
         states: dict[LearnerId, LearnerState] = {}
         outbox: list[tuple[LearnerId, str, str, Outgoing]] = []
         agenda_changes: list[tuple[LearnerId, Mapping[AgendaKey, datetime | None]]] = []
+        busy: list[int] = []
         for work in works:
             learner = learners.get(work.learner_id)
             if learner is None:
-                continue  # busy in a turn on another process: the row stays due for the next tick
+                busy.append(work.id)  # in a turn on another process: the row stays due for the next tick
+                continue
             state = states.setdefault(learner.learner_id, learner.state)
             tenant = self._tenants.get(learner.tenant_id)
             try:
@@ -77,7 +80,7 @@ class PushService:
         tx.set_agendas(agenda_changes)
         tx.save_states(list(states.items()), now)
         tx.enqueue_many(outbox, now)
-        return BatchResult(len(works), len(outbox), frozenset(channel for _, channel, _, _ in outbox))
+        return BatchResult(len(works), len(outbox), frozenset(channel for _, channel, _, _ in outbox), tuple(busy))
 
     def _handle(
         self, tx: Transaction, work: DueWork, learner: ScheduledLearner, state: LearnerState, tenant: TenantPolicy,

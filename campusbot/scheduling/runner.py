@@ -49,13 +49,15 @@ class SchedulerRunner:
         started = time.perf_counter()
         claimed = messages = batches = 0
         channels: set[str] = set()
+        busy: set[int] = set()  # rows of learners in a turn elsewhere: not claimed again in this tick
         while True:
             with self._store.transaction() as tx:
-                result = self._pushes.run_batch(tx, self._batch_size)
+                result = self._pushes.run_batch(tx, self._batch_size, busy)
             batches += 1
-            claimed += result.claimed
+            claimed += result.claimed - len(result.busy)
             messages += result.messages
             channels |= result.channels
+            busy.update(result.busy)
             if result.claimed < self._batch_size:
                 break
         return TickResult(claimed, messages, batches, time.perf_counter() - started, frozenset(channels))

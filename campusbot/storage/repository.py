@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -42,6 +42,7 @@ _FIND_LEARNER = (
 _FIND_LEARNER_LOCKED = _FIND_LEARNER.with_for_update(of=_state)
 _SAVE_STATE = update(_state).where(_state.c.learner_id == bindparam("lid")).values(data=bindparam("data"), updated_at=bindparam("now"))
 _ENQUEUE = insert(_outbox).returning(_outbox.c.id, sort_by_parameter_order=True)
+_ENQUEUE_MANY = insert(_outbox)
 _PENDING = (
     select(_outbox.c.id, _outbox.c.channel, _outbox.c.address, _outbox.c.payload, _outbox.c.attempts)
     .where(_outbox.c.channel == bindparam("channel"), _outbox.c.next_attempt_at <= bindparam("now"))
@@ -54,7 +55,7 @@ _DELIVERED = delete(_outbox).where(_outbox.c.id == bindparam("oid"))
 # row); SQLite has no row locks and ignores it, its BEGIN IMMEDIATE serialises workers instead.
 _CLAIM = (
     select(_due.c.id, _due.c.learner_id, _due.c.kind, _due.c.ref, _due.c.due_at)
-    .where(_due.c.due_at <= bindparam("now"))
+    .where(_due.c.due_at <= bindparam("now"), _due.c.id.not_in(bindparam("skip", expanding=True)))
     .order_by(_due.c.due_at, _due.c.id)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
@@ -153,18 +154,15 @@ class SqlTransaction:
     def enqueue(self, learner_id: LearnerId | None, channel: str, address: str, messages: Sequence[Outgoing], now: datetime) -> list[int]:
         return self._enqueue([(learner_id, channel, address, m) for m in messages], now)
 
-    def enqueue_many(self, items: Sequence[tuple[LearnerId, str, str, Outgoing]], now: datetime) -> list[int]:
-        return self._enqueue(items, now)
+    def enqueue_many(self, items: Sequence[tuple[LearnerId, str, str, Outgoing]], now: datetime) -> None:
+        if items:
+            # No ids wanted back: a plain executemany, about twice as fast as one with RETURNING.
+            self._connection.execute(_ENQUEUE_MANY, _outbox_rows(items, now))
 
     def _enqueue(self, items: Sequence[tuple[LearnerId | None, str, str, Outgoing]], now: datetime) -> list[int]:
         if not items:
             return []
-        rows = [
-            {"learner_id": learner_id, "channel": channel, "address": address, "payload": encode_message(message),
-             "created_at": now, "next_attempt_at": now, "attempts": 0}
-            for learner_id, channel, address, message in items
-        ]
-        return list(self._connection.execute(_ENQUEUE, rows).scalars())
+        return list(self._connection.execute(_ENQUEUE, _outbox_rows(items, now)).scalars())
 
     def record_achievement(self, learner_id: LearnerId, achievement: Achievement) -> str:
         ident = str(uuid.uuid4())
@@ -273,8 +271,8 @@ class SqlTransaction:
         rows = self._connection.execute(select(_due.c.kind, _due.c.ref, _due.c.due_at).where(_due.c.learner_id == learner_id))
         return {(r.kind, r.ref): r.due_at for r in rows}
 
-    def claim_due(self, now: datetime, limit: int) -> list[DueWork]:
-        rows = self._connection.execute(_CLAIM, {"now": now, "limit": limit})
+    def claim_due(self, now: datetime, limit: int, skip: Collection[int] = ()) -> list[DueWork]:
+        rows = self._connection.execute(_CLAIM, {"now": now, "limit": limit, "skip": list(skip)})
         return [DueWork(r.id, LearnerId(r.learner_id), r.kind, r.ref, r.due_at) for r in rows]
 
     def scheduled_learners(self, learner_ids: Sequence[LearnerId]) -> dict[LearnerId, ScheduledLearner]:
@@ -332,6 +330,14 @@ class SqlTransaction:
     def _hr_notices(self, where: Any) -> list[HrNotice]:
         rows = self._connection.execute(select(_hr).where(where).order_by(_hr.c.id))
         return [HrNotice(r.id, r.tenant_id, LearnerId(r.learner_id), r.kind, r.module_id, r.due_date, r.created_at) for r in rows]
+
+
+def _outbox_rows(items: Sequence[tuple[LearnerId | None, str, str, Outgoing]], now: datetime) -> list[dict[str, Any]]:
+    return [
+        {"learner_id": learner_id, "channel": channel, "address": address, "payload": encode_message(message),
+         "created_at": now, "next_attempt_at": now, "attempts": 0}
+        for learner_id, channel, address, message in items
+    ]
 
 
 def _dump(state: LearnerState) -> str:
