@@ -60,18 +60,18 @@ class World:
     runner: SchedulerRunner
     inbox: dict[str, list[tuple[datetime, Outgoing]]] = field(default_factory=dict)
 
-    def learner(self, user: str, tenant: str | None = "kreis-hessen") -> RecordingBot:
+    def learner(self, user: str, tenant: str | None = "kreis-hessen", lang: str | None = None) -> RecordingBot:
         channel = MemoryChannel(self.core.turns, self.core.store, self.clock, tenant_id=tenant)
-        return RecordingBot(channel, user=user)
+        return RecordingBot(channel, user=user, lang=lang)
 
-    def enrol(self, user: str, catalog: Catalog, tenant: str | None = "kreis-hessen") -> RecordingBot:
+    def enrol(self, user: str, catalog: Catalog, tenant: str | None = "kreis-hessen", lang: str | None = None) -> RecordingBot:
         """Onboarding up to an accepted plan (pushes on Tuesday and Thursday at 9:00 by default)."""
-        bot = self.learner(user, tenant)
+        bot = self.learner(user, tenant, lang)
         onboard(bot)
-        bot.say("starten")
+        bot.say("starten" if lang != "en" else "start")
         answer_check(bot, catalog)
-        reply = bot.say("annehmen")
-        assert "Ihre Lernzeit" in reply.text, reply.text
+        reply = bot.say("1")  # accept the plan
+        assert "Ihre Lernzeit" in reply.text or "Your learning time" in reply.text, reply.text
         return bot
 
     def set_time(self, moment: datetime) -> None:
@@ -446,3 +446,19 @@ async def test_the_apscheduler_job_ticks_and_wakes_the_channels(world: World, ca
     with world.core.store.transaction() as tx:
         pushed = tx.pending_outbox(MEMORY, 10, world.clock.now(), address=f"memory:{anna.user}")
     assert [type(item.message).__name__ for item in pushed] == ["TextMessage", "ChoiceMessage"]
+
+
+def test_settings_snooze_and_vacation_in_english(world: World, catalog: Catalog) -> None:
+    ann = world.enrol("ann", catalog, lang="en")
+    reply = ann.say("settings")
+    assert "Your learning time: Tuesday and Thursday, at 9:00" in reply.text.replace("**", "")
+    ann.say("Change the time")
+    reply = ann.say("8:30")
+    assert "at 8:30" in reply.text
+    ann.say("done")
+    reply = ann.say("tomorrow")
+    assert "I will be back on Tuesday, 24 November, 08:30" in reply.text
+    reply = ann.say("vacation until 2026-12-31")
+    assert "I will not write up to and including 2026-12-31" in reply.text
+    # 1 January is a holiday; the next push day is Tuesday 5 January.
+    assert world.agenda(ann)[("push", "")] == berlin(2027, 1, 5, 8, 30)
