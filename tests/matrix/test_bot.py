@@ -8,20 +8,26 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from nio import Event, UnknownEvent
 from nio.crypto.attachments import decrypt_attachment
 from nio.responses import DownloadResponse
 from pydantic import SecretStr
+from sqlalchemy import update
 
-from campusbot.app import build_core
+from campusbot.app import Core, build_core
 from campusbot.channels.matrix.channel import MatrixChannel
 from campusbot.config import MatrixSettings, Settings, TenantSettings
 from campusbot.content.catalog import Catalog
+from campusbot.core.clock import Clock
 from campusbot.i18n import GettextTexts
+from campusbot.scheduling.runner import SchedulerRunner
+from campusbot.storage.rows import Base
 from tests.matrix.conftest import MakeLearner, Register
 from tests.matrix.learner import LearnerClient, poll_answers, text_of
 from tests.matrix.synapse import Account, Synapse
@@ -48,6 +54,7 @@ class RunningBot:
     account: Account
     channel: MatrixChannel
     task: asyncio.Task[None]
+    core: Core
 
     @property
     def user_id(self) -> str:
@@ -55,8 +62,10 @@ class RunningBot:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings, account: Account, catalog: Catalog, texts: GettextTexts) -> AsyncIterator[RunningBot]:
-    core = build_core(settings, catalog=catalog, texts=texts)
+async def running_bot(
+    settings: Settings, account: Account, catalog: Catalog, texts: GettextTexts, clock: Clock | None = None,
+) -> AsyncIterator[RunningBot]:
+    core = build_core(settings, catalog=catalog, texts=texts, clock=clock)
     channel = MatrixChannel(settings, core.turns, core.store, core.clock)
     task = asyncio.create_task(channel.run())
     try:
@@ -65,7 +74,7 @@ async def running_bot(settings: Settings, account: Account, catalog: Catalog, te
         if task in done:
             task.result()  # raises what went wrong at start
         assert ready in done, "the bot did not finish its first sync within 60 s"
-        yield RunningBot(account, channel, task)
+        yield RunningBot(account, channel, task, core)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -383,3 +392,54 @@ async def test_rate_limited_sends_wait_for_retry_after_and_lose_nothing(
     assert before_role == ["Vielen Dank! Dann lernen wir uns kurz kennen."]
     assert "Welche Rolle" in text_of(poll)
     assert any("M_LIMIT_EXCEEDED" in r.getMessage() for r in caplog.records)
+
+
+class _TuesdayMorningClock:
+    """Real time, shifted so that "now" is a Tuesday morning in Berlin: pushes are allowed."""
+
+    def __init__(self) -> None:
+        self._offset = datetime(2026, 11, 24, 9, 30, tzinfo=ZoneInfo("Europe/Berlin")) - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+
+async def test_a_scheduled_push_reaches_the_learner_as_a_poll_in_an_encrypted_dm(
+    synapse: Synapse, register: Register, make_learner: MakeLearner, tmp_path: Path, catalog: Catalog, texts: GettextTexts,
+) -> None:
+    account = register("campusbot")
+    settings = bot_settings(synapse, account, tmp_path / "bot")
+    async with running_bot(settings, account, catalog, texts, clock=_TuesdayMorningClock()) as bot:
+        learner = await make_learner()
+        room_id = await learner.open_dm(bot.user_id, encrypted=True)
+        conversation = Conversation(learner, room_id)
+        poll, _ = await conversation.next_poll()
+        await conversation.answer_poll(poll, 1)  # consent
+        await conversation.next_poll()
+        await conversation.say("1")  # role
+        await conversation.next_poll()
+        await conversation.say("keine")  # interests
+        await conversation.next_poll()
+        await conversation.say("später")  # the check can wait
+        await conversation.next_poll()
+        await conversation.say("plan")
+        await conversation.next_poll()
+        await conversation.say("annehmen")
+        _, before = await conversation.next_poll()
+        assert any("Ihre Lernzeit" in t for t in before)
+        # The next push day has come: the push row is due.
+        with bot.core.store.engine.begin() as connection:
+            moved = connection.execute(
+                update(Base.metadata.tables["due_work"]).where(Base.metadata.tables["due_work"].c.kind == "push")
+                .values(due_at=bot.core.clock.now() - timedelta(seconds=1))
+            ).rowcount
+        assert moved == 1
+        runner = SchedulerRunner(bot.core.store, bot.core.pushes, on_enqueued=lambda channels: bot.channel.poke())
+        result = await runner.tick_async()
+        assert (result.claimed, result.messages) == (1, 2)
+        poll, before = await conversation.next_poll()
+        assert any("Ihre nächste Lerneinheit wartet" in t for t in before)
+        assert "Möchten Sie jetzt loslegen?" in text_of(poll)
+        await conversation.answer_poll(poll, 1)  # "Jetzt starten"
+        _, before = await conversation.next_poll()
+        assert any("Einheit 1 von" in t for t in before)
