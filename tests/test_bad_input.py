@@ -90,3 +90,11 @@ def test_an_internal_error_gets_a_polite_answer_and_no_stack_trace(bot: Recordin
     assert "Traceback" not in reply.text
     monkeypatch.undo()
     assert "Welche Rolle" in bot.say("ja").text
+
+
+def test_hallo_after_the_greeting_is_greeted_not_misunderstood(bot: RecordingBot) -> None:
+    bot.open()  # the greeting on join
+    reply = bot.say("Hallo")
+    assert reply.text.startswith("Hallo! Schön, dass Sie da sind.")
+    assert "nicht verstanden" not in reply.text
+    assert "Sind Sie damit einverstanden?" in reply.text

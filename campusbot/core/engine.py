@@ -95,6 +95,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "einstellungen", "settings", "lernzeit", "lernzeiten", "erinnerungen", "reminders", "benachrichtigungen", "notifications",
     ),
 }
+GREETINGS = ("hallo", "hi", "hey", "moin", "servus", "guten tag", "guten morgen", "hello", "good morning", "gruess gott")
 # Before consent only these make sense; everything else asks for consent first.
 PRE_CONSENT_COMMANDS = {"help", "language", "english", "german", "erase", "stop"}
 CLOCK_PATTERN = re.compile(r"(?:um\s+|at\s+)?(\d{1,2})(?:[:.](\d{2}))?\s*(?:uhr|h)?")
@@ -351,6 +352,11 @@ class DialogEngine:
             self._prompt(t)
             return
         exact = isinstance(match_option(text, labels, loose=False), Matched) if labels else False
+        if not exact and matches_word(text, GREETINGS):
+            # "Hallo" is no wrong answer: greet back and ask the open question again.
+            self._say(t, "welcome.hello")
+            self._prompt(t)
+            return
         command = None if exact else self._command(text)
         if command is not None:
             if s.consent_at is None and command not in PRE_CONSENT_COMMANDS:
