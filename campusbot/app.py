@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from campusbot.certificates.issuer import CertificateService
 from campusbot.config import Settings
 from campusbot.content.catalog import Catalog
 from campusbot.content.loader import default_content_root, load_catalog
@@ -73,5 +74,9 @@ def build_core(
     tenants = tenant_directory(settings, catalog)
     agenda = Agenda(catalog, PlanService(catalog), schedule_rules(settings))
     engine = DialogEngine(catalog, texts, clock, default_lang=lang, agenda=agenda)
-    turns = TurnService(store, engine, texts, clock, default_lang=lang, tenants=tenants)
+    certificates = CertificateService.in_data_dir(
+        settings.data_dir, catalog, texts, clock, settings.certificates.public_url, settings.certificates.cooperative,
+        settings.schedule.timezone,
+    )
+    turns = TurnService(store, engine, texts, clock, default_lang=lang, tenants=tenants, issuer=certificates)
     return Core(catalog, texts, store, engine, turns, clock, PushService(catalog, engine, tenants, clock), tenants)

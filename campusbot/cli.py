@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from campusbot.config import Settings, load_settings
 from campusbot.content.loader import default_content_root, load_catalog
@@ -120,13 +121,77 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _certificate_store(args: argparse.Namespace) -> tuple[Any, Any]:
+    from campusbot.app import build_core
+    from campusbot.certificates.issuer_keys import IssuerKeys
+
+    settings = _settings(args)
+    core = build_core(settings, database_url=_database_url(args, settings))
+    return IssuerKeys(settings.data_dir / "issuer"), core.store
+
+
+def cmd_cert_verify(args: argparse.Namespace) -> int:
+    """Check a credential file offline: the operator's signature, and that it is not revoked."""
+    import json
+
+    from campusbot.certificates.credential import verify_credential
+
+    keys, store = _certificate_store(args)
+    path = Path(args.file)
+    try:
+        credential = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"{path}: not a credential file: {exc}", file=sys.stderr)
+        return 1
+    if not isinstance(credential, dict):
+        print(f"{path}: not a credential file", file=sys.stderr)
+        return 1
+    result = verify_credential(credential, keys.verification_keys())
+    if not result.valid:
+        print(f"{path}: INVALID: {result.reason}")
+        return 1
+    achievement_id = str(credential.get("id", "")).removeprefix("urn:uuid:")
+    with store.transaction() as tx:
+        stored = tx.achievement(achievement_id)
+    if stored is None:
+        print(f"{path}: INVALID: signed by this operator, but not on record here")
+        return 1
+    if stored.revoked_at is not None:
+        print(f"{path}: REVOKED on {stored.revoked_at.date().isoformat()}")
+        return 1
+    achievement = stored.achievement
+    print(f"{path}: valid: {achievement.kind} for module {achievement.module_id}, issued {achievement.issued_at.date().isoformat()}")
+    return 0
+
+
+def cmd_cert_revoke(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    _keys, store = _certificate_store(args)
+    with store.transaction() as tx:
+        revoked = tx.revoke_achievement(args.id, datetime.now(UTC))
+    if not revoked:
+        print(f"{args.id}: unknown or revoked already", file=sys.stderr)
+        return 1
+    print(f"{args.id}: revoked")
+    return 0
+
+
+def cmd_cert_rotate_key(args: argparse.Namespace) -> int:
+    keys, _store = _certificate_store(args)
+    key = keys.rotate()
+    print(f"new signing key {key.verification_method}; credentials signed before stay valid")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS keeps a value given before the subcommand from being reset by the subcommand's default.
     common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML configuration file")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug output")
     parser = argparse.ArgumentParser(prog="campusbot", description="A learning assistant for municipal employees.", parents=[common])
-    parser.set_defaults(config=None, verbose=False)
+    # No set_defaults for these: it would change the shared actions' SUPPRESS default as well,
+    # and a subcommand would then reset a --config given before it. main() fills them in.
     sub = parser.add_subparsers(dest="command", required=True)
 
     chat = sub.add_parser("chat", help="talk to the bot in the terminal", parents=[common])
@@ -149,11 +214,26 @@ def build_parser() -> argparse.ArgumentParser:
     up = db_sub.add_parser("upgrade", help="apply all migrations", parents=[common])
     up.add_argument("--db", metavar="PATH_OR_URL", help="SQLite file or database URL")
     up.set_defaults(func=cmd_db_upgrade)
+
+    cert = sub.add_parser("cert", help="confirmations and certificates")
+    cert_sub = cert.add_subparsers(dest="cert_command", required=True)
+    verify = cert_sub.add_parser("verify", help="check a credential file (exit 1 if invalid or revoked)", parents=[common])
+    verify.add_argument("file", help="a .credential.json file")
+    verify.add_argument("--db", metavar="PATH_OR_URL", help="SQLite file or database URL")
+    verify.set_defaults(func=cmd_cert_verify)
+    revoke = cert_sub.add_parser("revoke", help="revoke an issued confirmation or certificate", parents=[common])
+    revoke.add_argument("id", help="its id (the last part of its verification address)")
+    revoke.add_argument("--db", metavar="PATH_OR_URL", help="SQLite file or database URL")
+    revoke.set_defaults(func=cmd_cert_revoke)
+    rotate = cert_sub.add_parser("rotate-key", help="start signing with a new key", parents=[common])
+    rotate.set_defaults(func=cmd_cert_rotate_key, db=None)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.config = getattr(args, "config", None)
+    args.verbose = getattr(args, "verbose", False)
     level = logging.DEBUG if args.verbose else logging.INFO if args.command == "run" else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # nio's debug output can carry request details; it never goes below WARNING.

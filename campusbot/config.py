@@ -61,6 +61,15 @@ class ScheduleSettings(_Section):
         return value
 
 
+class CertificateSettings(_Section):
+    """Who issues confirmations and certificates, and where they can be checked."""
+
+    cooperative: str = "campusbot – Lernplattform der Kommunen"
+    # The public address of the verification server: QR codes and credentials link to
+    # <public_url>/verify/<id>. It is also the issuer id of the signed credentials.
+    public_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = "http://localhost:8080"
+
+
 class MatrixSettings(_Section):
     homeserver: str
     user_id: Annotated[str, StringConstraints(pattern=r"^@[^:]+:.+$")]
@@ -103,6 +112,7 @@ class Settings(_Section):
     store: StoreSettings = StoreSettings()
     bot: BotSettings = BotSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    certificates: CertificateSettings = CertificateSettings()
     matrix: MatrixSettings | None = None
     tenants: list[TenantSettings] = []
 

@@ -76,16 +76,18 @@ def test_secrets_are_not_shown_in_the_settings() -> None:
     assert "hunter2" not in str(settings.model_dump())
 
 
-def test_config_may_follow_the_subcommand(tmp_path: Path) -> None:
+def test_config_may_stand_on_either_side_of_the_subcommand(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    path = tmp_path / "c.toml"
-    path.write_text(f'data_dir = "{tmp_path}"\n')
-    for args in (["--config", str(path), "db", "upgrade"], ["db", "upgrade", "--config", str(path)]):
+    for order in ("before", "after"):
+        data_dir = tmp_path / order
+        path = tmp_path / f"{order}.toml"
+        path.write_text(f'data_dir = "{data_dir}"\n')
+        args = ["--config", str(path), "db", "upgrade"] if order == "before" else ["db", "upgrade", "--config", str(path)]
         result = subprocess.run([sys.executable, "-m", "campusbot", *args], capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stderr
-    assert (tmp_path / "campusbot.sqlite3").exists()
+        assert (data_dir / "campusbot.sqlite3").exists(), f"--config {order} the subcommand was ignored"
 
 
 def test_schedule_settings_from_file_and_environment(tmp_path: Path) -> None:

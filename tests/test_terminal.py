@@ -62,8 +62,12 @@ def test_whole_journey_in_the_terminal_across_a_restart(tmp_path: Path, catalog:
     assert "Bestanden! 5 von 5" in second
     assert "Die nächste ist fällig am" in second
     assert f"- {module.title.de}: 3 von 3 Einheiten" in second
-    export_line = next(line for line in second.splitlines() if line.startswith("[Datei gespeichert: "))
-    export = json.loads(Path(export_line.removeprefix("[Datei gespeichert: ").rstrip("]")).read_text(encoding="utf-8"))
+    marker = "[Datei gespeichert: "
+    saved = [line.removeprefix(marker).rstrip("]") for line in second.splitlines() if line.startswith(marker)]
+    # The completed trainings came with their confirmations: a PDF and a signed credential each.
+    assert any(path.endswith(".pdf") for path in saved)
+    assert any(path.endswith(".credential.json") for path in saved)
+    export = json.loads(Path(next(path for path in saved if "campusbot-daten" in path)).read_text(encoding="utf-8"))
     assert export["learner"]["achievements"][0]["kind"] == "mandatory"
     assert export["learner"]["state"]["role_id"] == "fuehrungskraft"
 

@@ -95,6 +95,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "einstellungen", "settings", "lernzeit", "lernzeiten", "erinnerungen", "reminders", "benachrichtigungen", "notifications",
     ),
 }
+NAME_PATTERN = re.compile(r"(?:mein name ist|mein name:|name:|my name is|my name:)\s*(\S.{1,99})", re.IGNORECASE)
+MAX_NAME_CHARS = 100
 GREETINGS = ("hallo", "hi", "hey", "moin", "servus", "guten tag", "guten morgen", "hello", "good morning", "gruess gott")
 # Before consent only these make sense; everything else asks for consent first.
 PRE_CONSENT_COMMANDS = {"help", "language", "english", "german", "erase", "stop"}
@@ -143,6 +145,8 @@ class DialogEngine:
             self._prompt(t)
             return t.outcome()
         t = _Turn(state, now, tenant)
+        if incoming.display_name and not state.name_confirmed:
+            state.display_name = incoming.display_name.strip()[:MAX_NAME_CHARS]
         # Whatever the learner says answers the last push: no nudge, no back-off.
         state.push_open = state.nudged = False
         state.nudged_at, state.backoff = None, 0
@@ -352,6 +356,12 @@ class DialogEngine:
             self._prompt(t)
             return
         exact = isinstance(match_option(text, labels, loose=False), Matched) if labels else False
+        named = NAME_PATTERN.fullmatch(text.strip())
+        if named is not None and s.consent_at is not None:
+            s.display_name, s.name_confirmed = named.group(1).strip()[:MAX_NAME_CHARS], True
+            self._say(t, "name.set", name=s.display_name)
+            self._prompt(t)
+            return
         if not exact and matches_word(text, GREETINGS):
             # "Hallo" is no wrong answer: greet back and ask the open question again.
             self._say(t, "welcome.hello")

@@ -42,6 +42,7 @@ class Incoming:
     option_keys: tuple[str, ...] = ()
     lang_hint: str | None = None
     tenant_id: str | None = None  # the municipality the channel placed the sender in, if any
+    display_name: str | None = None  # the sender's name as the network shows it, if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,8 @@ AgendaKey = tuple[str, str]  # (kind, ref) of a due-work row
 class StoredAchievement:
     id: str
     achievement: Achievement
+    credential: dict[str, Any] | None = None  # the signed credential issued for it
+    revoked_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,14 @@ class Transaction(Protocol):
         ...
 
     def achievements(self, learner_id: LearnerId) -> list[StoredAchievement]: ...
+
+    def achievement(self, achievement_id: str) -> StoredAchievement | None: ...
+
+    def save_credential(self, achievement_id: str, credential: dict[str, Any]) -> None: ...
+
+    def revoke_achievement(self, achievement_id: str, now: datetime) -> bool:
+        """Mark an issued confirmation or certificate revoked; False if unknown or revoked already."""
+        ...
 
     def identities(self, learner_id: LearnerId) -> list[Identity]: ...
 
@@ -162,6 +172,20 @@ class Transaction(Protocol):
         ...
 
     def hr_notices(self, tenant_id: str | None) -> list[HrNotice]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedFiles:
+    """What a learner receives for an achievement, and the credential to keep on record."""
+
+    files: tuple[Outgoing, ...]
+    credential: dict[str, Any] | None
+
+
+class CertificateIssuer(Protocol):
+    """Turns a recorded achievement into the learner's files (PDF, signed credential)."""
+
+    def issue(self, achievement_id: str, achievement: Achievement, state: LearnerState, tenant_name: str) -> IssuedFiles: ...
 
 
 class Store(Protocol):

@@ -88,6 +88,9 @@ class LearnerState:
     nudged_at: str | None = None
     backoff: int = 0  # how often pushes went unanswered in a row after a nudge
     last_unsolicited_on: str | None = None  # local date of the last message the learner did not ask for
+    # The name on confirmations and certificates: from the network, or as the learner set it.
+    display_name: str = ""
+    name_confirmed: bool = False
     review_item: str = ""  # the quiz item of a spaced-repetition review in progress
     # The due-work rows as last written ("kind|ref" -> ISO datetime): only changes reach the store.
     agenda: dict[str, str] = field(default_factory=dict)

@@ -10,7 +10,7 @@ from typing import Any
 from campusbot.core.clock import Clock
 from campusbot.core.engine import Achievement, DialogEngine, EraseRequested, ExportRequested, Reviewed
 from campusbot.core.messages import FileMessage, Incoming, LearnerId, Outgoing, TextMessage
-from campusbot.core.ports import Identity, OutboxItem, Store, Transaction
+from campusbot.core.ports import CertificateIssuer, Identity, OutboxItem, Store, Transaction
 from campusbot.core.review import ReviewService
 from campusbot.core.state import LearnerState
 from campusbot.core.tenants import TenantDirectory
@@ -42,7 +42,7 @@ class TurnService:
 
     def __init__(
         self, store: Store, engine: DialogEngine, texts: Texts, clock: Clock, default_lang: str = "de",
-        tenants: TenantDirectory | None = None, reviews: ReviewService | None = None,
+        tenants: TenantDirectory | None = None, reviews: ReviewService | None = None, issuer: CertificateIssuer | None = None,
     ) -> None:
         self._store = store
         self._engine = engine
@@ -51,6 +51,7 @@ class TurnService:
         self._default_lang = default_lang
         self._tenants = tenants or TenantDirectory()
         self._reviews = reviews or ReviewService()
+        self._issuer = issuer
 
     def handle(self, incoming: Incoming) -> TurnResult:
         try:
@@ -85,7 +86,9 @@ class TurnService:
                         card, due = self._reviews.review(tx.review_card(learner_id, effect.item_id), effect.correct, now)
                         tx.save_review_card(learner_id, effect.item_id, card, due)
                     case Achievement():
-                        tx.record_achievement(learner_id, effect)
+                        achievement_id = tx.record_achievement(learner_id, effect)
+                        if outcome.state is not None:
+                            messages += self._issue(tx, achievement_id, effect, outcome.state, tenant.name)
                     case ExportRequested() if outcome.state is not None:
                         messages.append(self._export(tx, learner_id, outcome.state))
                     case EraseRequested():
@@ -93,6 +96,22 @@ class TurnService:
                         learner_id = None
             ids = tx.enqueue(learner_id, incoming.channel, incoming.address, messages, now)
             return TurnResult(duplicate=False, outbox=_queued(ids, incoming.channel, incoming.address, messages))
+
+    def _issue(
+        self, tx: Transaction, achievement_id: str, achievement: Achievement, state: LearnerState, tenant_name: str,
+    ) -> list[Outgoing]:
+        """The learner's PDF and signed credential. A failure here must not cost the learner the
+        achievement itself: it is recorded either way, and the failure is logged."""
+        if self._issuer is None:
+            return []
+        try:
+            issued = self._issuer.issue(achievement_id, achievement, state, tenant_name)
+        except Exception:
+            log.exception("could not issue the files for achievement %s", achievement_id)
+            return []
+        if issued.credential is not None:
+            tx.save_credential(achievement_id, issued.credential)
+        return list(issued.files)
 
     def _export(self, tx: Transaction, learner_id: LearnerId, state: LearnerState) -> FileMessage:
         data: dict[str, Any] = {

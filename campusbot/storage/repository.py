@@ -179,16 +179,23 @@ class SqlTransaction:
         rows = self._connection.execute(
             select(_achievement).where(_achievement.c.learner_id == learner_id).order_by(_achievement.c.issued_at, _achievement.c.id)
         )
-        return [
-            StoredAchievement(
-                row.id,
-                Achievement(
-                    module_id=row.module_id, kind=row.kind, issued_at=row.issued_at, hours=row.hours,
-                    competences=tuple(row.competences), score=row.score, next_due=row.next_due,
-                ),
-            )
-            for row in rows
-        ]
+        return [_stored_achievement(row) for row in rows]
+
+    def achievement(self, achievement_id: str) -> StoredAchievement | None:
+        row = self._connection.execute(select(_achievement).where(_achievement.c.id == achievement_id)).first()
+        return None if row is None else _stored_achievement(row)
+
+    def save_credential(self, achievement_id: str, credential: dict[str, Any]) -> None:
+        self._connection.execute(
+            update(_achievement).where(_achievement.c.id == achievement_id).values(credential=json.dumps(credential, ensure_ascii=False))
+        )
+
+    def revoke_achievement(self, achievement_id: str, now: datetime) -> bool:
+        result = self._connection.execute(
+            update(_achievement).where(_achievement.c.id == achievement_id, _achievement.c.revoked_at.is_(None))
+            .values(revoked_at=now).returning(_achievement.c.id)
+        )
+        return result.first() is not None
 
     def identities(self, learner_id: LearnerId) -> list[Identity]:
         rows = self._connection.execute(select(_identity).where(_identity.c.learner_id == learner_id).order_by(_identity.c.id))
@@ -330,6 +337,15 @@ class SqlTransaction:
     def _hr_notices(self, where: Any) -> list[HrNotice]:
         rows = self._connection.execute(select(_hr).where(where).order_by(_hr.c.id))
         return [HrNotice(r.id, r.tenant_id, LearnerId(r.learner_id), r.kind, r.module_id, r.due_date, r.created_at) for r in rows]
+
+
+def _stored_achievement(row: Any) -> StoredAchievement:
+    achievement = Achievement(
+        module_id=row.module_id, kind=row.kind, issued_at=row.issued_at, hours=row.hours,
+        competences=tuple(row.competences), score=row.score, next_due=row.next_due,
+    )
+    credential = json.loads(row.credential) if row.credential else None
+    return StoredAchievement(row.id, achievement, credential, row.revoked_at)
 
 
 def _outbox_rows(items: Sequence[tuple[LearnerId | None, str, str, Outgoing]], now: datetime) -> list[dict[str, Any]]:

@@ -102,6 +102,8 @@ class AchievementRow(Base):
     competences: Mapped[list[str]] = mapped_column(JSON)
     score: Mapped[float | None] = mapped_column(Float)
     next_due: Mapped[date | None] = mapped_column(Date)
+    credential: Mapped[str | None] = mapped_column(Text)  # the signed Open Badges 3.0 credential (JSON)
+    revoked_at: Mapped[datetime | None] = mapped_column()
 
 
 class ChannelCursorRow(Base):

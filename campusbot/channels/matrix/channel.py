@@ -346,7 +346,9 @@ class MatrixChannel:
             return False
         if isinstance(event, RoomMessageText):
             text = learner_text(event.source.get("content", {}))
-            self._turn(Incoming(CHANNEL, sender, room.room_id, event.event_id, text=text, tenant_id=tenant.id))
+            self._turn(Incoming(
+                CHANNEL, sender, room.room_id, event.event_id, text=text, tenant_id=tenant.id, display_name=room.user_name(sender),
+            ))
             return True
         if isinstance(event, UnknownEvent):
             answer = parse_poll_response(event.type, event.source.get("content", {}))
@@ -354,7 +356,7 @@ class MatrixChannel:
                 return False
             self._turn(Incoming(
                 CHANNEL, sender, room.room_id, event.event_id, kind="choice", choice_id=answer.choice_id, option_keys=answer.option_keys,
-                tenant_id=tenant.id,
+                tenant_id=tenant.id, display_name=room.user_name(sender),
             ))
             return True
         return False

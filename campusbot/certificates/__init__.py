@@ -1,0 +1,1 @@
+"""Participation confirmations and certificates: PDF, Open Badges 3.0 credential, verification."""
