@@ -86,9 +86,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     import signal
 
     from campusbot.app import build_core
+    from campusbot.certificates.issuer_keys import IssuerKeys
     from campusbot.channels.matrix.channel import CHANNEL, MatrixChannel
     from campusbot.errors import ConfigError
     from campusbot.scheduling.runner import SchedulerRunner
+    from campusbot.web.server import WebServer
 
     if not args.config:
         raise ConfigError("campusbot run needs --config FILE (see deploy/campusbot.example.toml)")
@@ -110,12 +112,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         if settings.schedule.enabled:
             scheduler.start()
+        server = WebServer(core.store, IssuerKeys(settings.data_dir / "issuer"), core.clock)
+        if settings.web.enabled:
+            await server.start(settings.web.host, settings.web.port)
         try:
             await channel.run()
         except asyncio.CancelledError:
             logging.getLogger("campusbot").info("stopped")
         finally:
             scheduler.stop()
+            await server.stop()
 
     asyncio.run(serve())
     return 0
@@ -131,10 +137,10 @@ def _certificate_store(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def cmd_cert_verify(args: argparse.Namespace) -> int:
-    """Check a credential file offline: the operator's signature, and that it is not revoked."""
+    """Check a credential file offline: the operator's signature, the record, and not revoked."""
     import json
 
-    from campusbot.certificates.credential import verify_credential
+    from campusbot.certificates.verification import check_credential
 
     keys, store = _certificate_store(args)
     path = Path(args.file)
@@ -146,20 +152,14 @@ def cmd_cert_verify(args: argparse.Namespace) -> int:
     if not isinstance(credential, dict):
         print(f"{path}: not a credential file", file=sys.stderr)
         return 1
-    result = verify_credential(credential, keys.verification_keys())
-    if not result.valid:
-        print(f"{path}: INVALID: {result.reason}")
+    check = check_credential(credential, keys, store)
+    if check.status == "revoked" and check.stored is not None and check.stored.revoked_at is not None:
+        print(f"{path}: REVOKED on {check.stored.revoked_at.date().isoformat()}")
         return 1
-    achievement_id = str(credential.get("id", "")).removeprefix("urn:uuid:")
-    with store.transaction() as tx:
-        stored = tx.achievement(achievement_id)
-    if stored is None:
-        print(f"{path}: INVALID: signed by this operator, but not on record here")
+    if check.status != "valid" or check.stored is None:
+        print(f"{path}: INVALID: {check.reason}")
         return 1
-    if stored.revoked_at is not None:
-        print(f"{path}: REVOKED on {stored.revoked_at.date().isoformat()}")
-        return 1
-    achievement = stored.achievement
+    achievement = check.stored.achievement
     print(f"{path}: valid: {achievement.kind} for module {achievement.module_id}, issued {achievement.issued_at.date().isoformat()}")
     return 0
 

@@ -70,6 +70,14 @@ class CertificateSettings(_Section):
     public_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = "http://localhost:8080"
 
 
+class WebSettings(_Section):
+    """The web server of 'campusbot run': /verify/<id>, /healthz and /metrics."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"  # behind a reverse proxy that serves certificates.public_url
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+
+
 class MatrixSettings(_Section):
     homeserver: str
     user_id: Annotated[str, StringConstraints(pattern=r"^@[^:]+:.+$")]
@@ -113,6 +121,7 @@ class Settings(_Section):
     bot: BotSettings = BotSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     certificates: CertificateSettings = CertificateSettings()
+    web: WebSettings = WebSettings()
     matrix: MatrixSettings | None = None
     tenants: list[TenantSettings] = []
 

@@ -1,0 +1,1 @@
+"""The bot's small web server: certificate verification, health and metrics."""
