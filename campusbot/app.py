@@ -12,6 +12,7 @@ from campusbot.core.agenda import Agenda, ScheduleRules, parse_time
 from campusbot.core.calendar import QuietHours
 from campusbot.core.clock import Clock, SystemClock
 from campusbot.core.engine import DialogEngine
+from campusbot.core.hr_notices import HrNotices
 from campusbot.core.plan import PlanService
 from campusbot.core.pushes import PushService
 from campusbot.core.tenants import TenantDirectory, TenantPolicy
@@ -42,8 +43,19 @@ def tenant_directory(settings: Settings, catalog: Catalog) -> TenantDirectory:
             if module is None or module.mandatory is None:
                 raise ConfigError(f"key tenants[{index}].mandatory: {module_id!r} is not a mandatory training in the content")
         mandatory = tuple(tenant.mandatory) if tenant.mandatory is not None else None
-        policies.append(TenantPolicy(tenant.id, tenant.name, tenant.state, mandatory))
+        policies.append(TenantPolicy(tenant.id, tenant.name, tenant.state, mandatory, hr_routes(settings, index)))
     return TenantDirectory(policies)
+
+
+def hr_routes(settings: Settings, index: int) -> tuple[tuple[str, str], ...]:
+    tenant, hr = settings.tenants[index], settings.tenants[index].hr
+    if hr.room and (settings.matrix is None or hr.room not in settings.matrix.group_rooms):
+        raise ConfigError(f"key tenants[{index}].hr.room: {hr.room} must also be in matrix.group_rooms")
+    routes = [("matrix", hr.room)] if hr.room else []
+    routes += [(channel, tenant.id) for channel, wanted in (
+        ("hr-email", bool(hr.email)), ("hr-webhook", bool(hr.webhook_url)), ("hr-xapi", bool(hr.lrs_endpoint)),
+    ) if wanted]
+    return tuple(routes)
 
 
 def schedule_rules(settings: Settings) -> ScheduleRules:
@@ -78,5 +90,6 @@ def build_core(
         settings.data_dir, catalog, texts, clock, settings.certificates.public_url, settings.certificates.cooperative,
         settings.schedule.timezone,
     )
-    turns = TurnService(store, engine, texts, clock, default_lang=lang, tenants=tenants, issuer=certificates)
-    return Core(catalog, texts, store, engine, turns, clock, PushService(catalog, engine, tenants, clock), tenants)
+    hr = HrNotices(catalog, texts)
+    turns = TurnService(store, engine, texts, clock, default_lang=lang, tenants=tenants, issuer=certificates, hr=hr)
+    return Core(catalog, texts, store, engine, turns, clock, PushService(catalog, engine, tenants, clock, hr), tenants)

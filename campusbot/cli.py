@@ -88,7 +88,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from campusbot.app import build_core
     from campusbot.certificates.issuer_keys import IssuerKeys
     from campusbot.channels.matrix.channel import CHANNEL, MatrixChannel
+    from campusbot.core.hr_notices import HrNotices
     from campusbot.errors import ConfigError
+    from campusbot.hr.delivery import HrDelivery
     from campusbot.scheduling.runner import SchedulerRunner
     from campusbot.web.server import WebServer
 
@@ -115,11 +117,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         server = WebServer(core.store, IssuerKeys(settings.data_dir / "issuer"), core.clock)
         if settings.web.enabled:
             await server.start(settings.web.host, settings.web.port)
+        hr_delivery = HrDelivery(settings, core.store, core.clock, HrNotices(core.catalog, core.texts).text)
+        delivery = asyncio.create_task(hr_delivery.run(), name="hr-delivery")
         try:
             await channel.run()
         except asyncio.CancelledError:
             logging.getLogger("campusbot").info("stopped")
         finally:
+            delivery.cancel()
             scheduler.stop()
             await server.stop()
 

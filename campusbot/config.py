@@ -103,6 +103,34 @@ class MatrixSettings(_Section):
 BUNDESLAENDER = ("BW", "BY", "BE", "BB", "HB", "HH", "HE", "MV", "NI", "NW", "RP", "SL", "SN", "ST", "SH", "TH")
 
 
+class HrSettings(_Section):
+    """Where the municipality's HR receives notices of completions and overdue trainings."""
+
+    room: str = ""  # a Matrix room id; it must also be in matrix.group_rooms
+    email: list[str] = []  # addresses, through [smtp]
+    webhook_url: str = ""  # JSON POST, signed: X-Campusbot-Signature: sha256=<HMAC-SHA256 of the body>
+    webhook_secret: SecretStr = SecretStr("")
+    lrs_endpoint: str = ""  # an xAPI LRS, e.g. https://lrs.example.org/xapi/
+    lrs_username: str = ""
+    lrs_password: SecretStr = SecretStr("")
+    lrs_identify_by_name: bool = False  # default: learners appear in the LRS under a pseudonym
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_secret(self) -> HrSettings:
+        if self.webhook_url and not self.webhook_secret.get_secret_value():
+            raise ValueError("webhook_url needs a webhook_secret to sign its requests")
+        return self
+
+
+class SmtpSettings(_Section):
+    host: str = "localhost"
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    starttls: bool = False
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    sender: str = "campusbot@localhost"
+
+
 class TenantSettings(_Section):
     """A municipality: its employees are the Matrix users on its servers."""
 
@@ -112,6 +140,7 @@ class TenantSettings(_Section):
     servers: Annotated[list[str], Field(min_length=1)]
     # Module ids of the mandatory trainings for this municipality; unset = every mandatory module.
     mandatory: list[str] | None = None
+    hr: HrSettings = HrSettings()
 
 
 class Settings(_Section):
@@ -122,6 +151,7 @@ class Settings(_Section):
     schedule: ScheduleSettings = ScheduleSettings()
     certificates: CertificateSettings = CertificateSettings()
     web: WebSettings = WebSettings()
+    smtp: SmtpSettings = SmtpSettings()
     matrix: MatrixSettings | None = None
     tenants: list[TenantSettings] = []
 
@@ -134,7 +164,7 @@ class Settings(_Section):
         return self.store.url or f"sqlite:///{(self.data_dir / 'campusbot.sqlite3').resolve()}"
 
 
-_JSON_KEYS = frozenset({"tenants", "group_rooms", "servers", "mandatory"})
+_JSON_KEYS = frozenset({"tenants", "group_rooms", "servers", "mandatory", "email"})
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ class Reply:
             elif isinstance(message, ChoiceMessage):
                 parts.append(message.prompt)
                 parts += [f"{o.key}) {o.label}" for o in message.options]
-            else:
+            elif isinstance(message, FileMessage):
                 parts.append(f"[file {message.filename}] {message.caption}")
         return "\n".join(parts)
 

@@ -78,7 +78,15 @@ class FileMessage:
     caption: str = ""
 
 
-Outgoing = TextMessage | ChoiceMessage | FileMessage
+@dataclass(frozen=True, slots=True)
+class DataMessage:
+    """Structured data for a machine on the other end (an HR notice for a webhook or an LRS)."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+Outgoing = TextMessage | ChoiceMessage | FileMessage | DataMessage
 
 
 def encode_message(message: Outgoing) -> str:
@@ -104,6 +112,8 @@ def encode_message(message: Outgoing) -> str:
                 "data": base64.b64encode(message.data).decode("ascii"),
                 "caption": message.caption,
             }
+        case DataMessage():
+            payload = {"type": "data", "kind": message.kind, "data": message.data}
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -120,6 +130,8 @@ def decode_message(raw: str) -> Outgoing:
             multiple=payload["multiple"],
             quiz=payload["quiz"],
         )
+    if kind == "data":
+        return DataMessage(payload["kind"], payload["data"])
     if kind == "file":
         return FileMessage(
             filename=payload["filename"],

@@ -16,6 +16,7 @@ from campusbot.content.catalog import Catalog
 from campusbot.core.agenda import MANDATORY, PUSH, TUTORIAL, Agenda
 from campusbot.core.clock import Clock
 from campusbot.core.engine import DialogEngine
+from campusbot.core.hr_notices import HrNotices
 from campusbot.core.messages import LearnerId, Outgoing
 from campusbot.core.ports import AgendaKey, DueWork, HrNotice, ScheduledLearner, Transaction
 from campusbot.core.state import LearnerState
@@ -38,7 +39,10 @@ class BatchResult:
 
 
 class PushService:
-    def __init__(self, catalog: Catalog, engine: DialogEngine, tenants: TenantDirectory, clock: Clock) -> None:
+    def __init__(
+        self, catalog: Catalog, engine: DialogEngine, tenants: TenantDirectory, clock: Clock, hr: HrNotices | None = None,
+    ) -> None:
+        self._hr = hr
         self._catalog = catalog
         self._engine = engine
         self._agenda: Agenda = engine.agenda
@@ -136,6 +140,10 @@ class PushService:
             notice = HrNotice(0, learner.tenant_id, learner.learner_id, HR_MANDATORY_OVERDUE, module.id, due, now)
             if not tx.record_hr_notice(notice):
                 return []
+            if self._hr is not None:
+                data = self._hr.for_overdue(module.id, due, learner.learner_id, state, tenant, now)
+                for channel, address, message in self._hr.messages(data, tenant):
+                    tx.enqueue(learner.learner_id, channel, address, [message], now)
         if state.pushes_stopped and due >= today:
             return []
         return self._engine.mandatory_reminder(state, module, due, now)

@@ -13,6 +13,8 @@ class TenantPolicy:
     subdivision: str | None  # the Bundesland ("HE", "BE", ...): its public holidays get no pushes
     # The mandatory trainings that apply to its employees; None = every mandatory module of the content.
     mandatory: tuple[str, ...] | None = None
+    # Where HR notices go: ("matrix", room id), ("hr-email" | "hr-webhook" | "hr-xapi", tenant id).
+    hr_routes: tuple[tuple[str, str], ...] = ()
 
     def requires(self, module_id: str) -> bool:
         return self.mandatory is None or module_id in self.mandatory

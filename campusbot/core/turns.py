@@ -9,6 +9,7 @@ from typing import Any
 
 from campusbot.core.clock import Clock
 from campusbot.core.engine import Achievement, DialogEngine, EraseRequested, ExportRequested, Reviewed
+from campusbot.core.hr_notices import HrNotices
 from campusbot.core.messages import FileMessage, Incoming, LearnerId, Outgoing, TextMessage
 from campusbot.core.ports import CertificateIssuer, Identity, OutboxItem, Store, Transaction
 from campusbot.core.review import ReviewService
@@ -43,6 +44,7 @@ class TurnService:
     def __init__(
         self, store: Store, engine: DialogEngine, texts: Texts, clock: Clock, default_lang: str = "de",
         tenants: TenantDirectory | None = None, reviews: ReviewService | None = None, issuer: CertificateIssuer | None = None,
+        hr: HrNotices | None = None,
     ) -> None:
         self._store = store
         self._engine = engine
@@ -52,6 +54,7 @@ class TurnService:
         self._tenants = tenants or TenantDirectory()
         self._reviews = reviews or ReviewService()
         self._issuer = issuer
+        self._hr = hr
 
     def handle(self, incoming: Incoming) -> TurnResult:
         try:
@@ -89,6 +92,10 @@ class TurnService:
                         achievement_id = tx.record_achievement(learner_id, effect)
                         if outcome.state is not None:
                             messages += self._issue(tx, achievement_id, effect, outcome.state, tenant.name)
+                            if self._hr is not None:
+                                notice = self._hr.for_achievement(achievement_id, effect, learner_id, outcome.state, tenant)
+                                for channel, address, message in self._hr.messages(notice, tenant):
+                                    tx.enqueue(learner_id, channel, address, [message], now)
                     case ExportRequested() if outcome.state is not None:
                         messages.append(self._export(tx, learner_id, outcome.state))
                     case EraseRequested():

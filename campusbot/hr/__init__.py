@@ -1,0 +1,1 @@
+"""Notices for the municipality's HR: what a learner completed, and overdue mandatory trainings."""
