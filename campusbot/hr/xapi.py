@@ -149,7 +149,7 @@ def _timestamp(notice: HrNoticeData) -> str:
     if notice.occurred_at.utcoffset() is None:
         raise StatementError("occurred_at: a naive datetime has no defined point in time")
     # xAPI-Data 4.5: ISO 8601, at least milliseconds; UTC so that it reads the same in every LRS.
-    return notice.occurred_at.isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
+    return notice.occurred_at.astimezone(UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
 
 
 def _base(activity_base: str) -> str:
