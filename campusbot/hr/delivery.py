@@ -26,7 +26,7 @@ from campusbot.core.hr_notices import HR_NOTICE
 from campusbot.core.messages import DataMessage
 from campusbot.core.ports import OutboxItem, Store
 from campusbot.hr.model import HrNoticeData
-from campusbot.hr.xapi import statement_for
+from campusbot.hr.xapi import StatementError, statement_for
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ class HrDelivery:
                 await self._webhook(session, hr, notice)
             else:
                 await self._xapi(session, hr, notice)
-        except (DeliveryFailed, OSError, smtplib.SMTPException, aiohttp.ClientError, TimeoutError) as exc:
+        except (DeliveryFailed, StatementError, OSError, smtplib.SMTPException, aiohttp.ClientError, TimeoutError) as exc:
+            # StatementError: the LRS route's settings cannot make a statement; retried once they are fixed.
             wait = min(timedelta(seconds=30) * 2**item.attempts, MAX_BACKOFF)
             log.warning("hr %s: outbox %s not delivered (%s); again in %s", channel, item.id, exc, wait)
             with self._store.transaction() as tx:
