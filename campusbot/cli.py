@@ -89,6 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from campusbot.certificates.issuer_keys import IssuerKeys
     from campusbot.channels.matrix.channel import CHANNEL, MatrixChannel
     from campusbot.core.hr_notices import HrNotices
+    from campusbot.core.hr_reports import HrReports
     from campusbot.errors import ConfigError
     from campusbot.hr.delivery import HrDelivery
     from campusbot.scheduling.runner import SchedulerRunner
@@ -102,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     core = build_core(settings)
 
     async def serve() -> None:
-        channel = MatrixChannel(settings, core.turns, core.store, core.clock)
+        channel = MatrixChannel(settings, core.turns, core.store, core.clock, HrReports(core.catalog, core.texts, core.clock))
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

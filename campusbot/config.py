@@ -107,6 +107,7 @@ class HrSettings(_Section):
     """Where the municipality's HR receives notices of completions and overdue trainings."""
 
     room: str = ""  # a Matrix room id; it must also be in matrix.group_rooms
+    members: list[str] = []  # Matrix ids of the HR staff who may ask for reports in that room
     email: list[str] = []  # addresses, through [smtp]
     webhook_url: str = ""  # JSON POST, signed: X-Campusbot-Signature: sha256=<HMAC-SHA256 of the body>
     webhook_secret: SecretStr = SecretStr("")
@@ -164,7 +165,7 @@ class Settings(_Section):
         return self.store.url or f"sqlite:///{(self.data_dir / 'campusbot.sqlite3').resolve()}"
 
 
-_JSON_KEYS = frozenset({"tenants", "group_rooms", "servers", "mandatory", "email"})
+_JSON_KEYS = frozenset({"tenants", "group_rooms", "servers", "mandatory", "email", "members"})
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

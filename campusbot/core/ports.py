@@ -65,6 +65,15 @@ AgendaKey = tuple[str, str]  # (kind, ref) of a due-work row
 
 
 @dataclass(frozen=True, slots=True)
+class TenantCompletion:
+    """One issued confirmation or certificate of a tenant's learner, as HR may see it."""
+
+    learner_id: LearnerId
+    state: LearnerState  # for the name and the role; HR reports never show more of it
+    achievement: StoredAchievement
+
+
+@dataclass(frozen=True, slots=True)
 class StoredAchievement:
     id: str
     achievement: Achievement
@@ -172,6 +181,10 @@ class Transaction(Protocol):
         ...
 
     def hr_notices(self, tenant_id: str | None) -> list[HrNotice]: ...
+
+    def tenant_completions(self, tenant_id: str, since: datetime, until: datetime) -> list[TenantCompletion]:
+        """Confirmations and certificates issued to the tenant's learners in [since, until)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from campusbot.core.engine import Achievement
 from campusbot.core.messages import LearnerId, Outgoing, decode_message, encode_message
-from campusbot.core.ports import AgendaKey, DueWork, HrNotice, Identity, LearnerRecord, OutboxItem, ScheduledLearner, StoredAchievement
+from campusbot.core.ports import (
+    AgendaKey,
+    DueWork,
+    HrNotice,
+    Identity,
+    LearnerRecord,
+    OutboxItem,
+    ScheduledLearner,
+    StoredAchievement,
+    TenantCompletion,
+)
 from campusbot.core.state import LearnerState
 from campusbot.storage.rows import Base
 
@@ -330,6 +340,19 @@ class SqlTransaction:
              "due_date": notice.due_date, "created_at": notice.created_at},
         )
         return result.first() is not None
+
+    def tenant_completions(self, tenant_id: str, since: datetime, until: datetime) -> list[TenantCompletion]:
+        rows = self._connection.execute(
+            select(_achievement, _state.c.data)
+            .join(_learner, _learner.c.id == _achievement.c.learner_id)
+            .join(_state, _state.c.learner_id == _achievement.c.learner_id)
+            .where(_learner.c.tenant_id == tenant_id, _achievement.c.issued_at >= since, _achievement.c.issued_at < until)
+            .order_by(_achievement.c.issued_at, _achievement.c.id)
+        )
+        return [
+            TenantCompletion(LearnerId(row.learner_id), LearnerState.from_dict(json.loads(row.data)), _stored_achievement(row))
+            for row in rows
+        ]
 
     def hr_notices(self, tenant_id: str | None) -> list[HrNotice]:
         return self._hr_notices(_hr.c.tenant_id.is_(None) if tenant_id is None else _hr.c.tenant_id == tenant_id)

@@ -53,8 +53,10 @@ from campusbot.channels.matrix.render import (
 )
 from campusbot.config import MatrixSettings, Settings
 from campusbot.core.clock import Clock
+from campusbot.core.hr_reports import HrReports
 from campusbot.core.messages import ChannelName, ChoiceMessage, FileMessage, Incoming, TextMessage
 from campusbot.core.ports import OutboxItem, Store
+from campusbot.core.tenants import TenantPolicy
 from campusbot.core.turns import TurnService
 from campusbot.errors import TransportError
 
@@ -116,7 +118,10 @@ class _PendingDecryption:
 class MatrixChannel:
     """Owns the nio client: login, crypto, the sync loop and the outbox sender."""
 
-    def __init__(self, settings: Settings, turns: TurnService, store: Store, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, turns: TurnService, store: Store, clock: Clock, hr_reports: HrReports | None = None,
+    ) -> None:
+        self._hr_reports = hr_reports
         if settings.matrix is None:
             raise TransportError("the [matrix] section of the configuration is missing")
         self._settings = settings
@@ -336,13 +341,15 @@ class MatrixChannel:
 
     def _on_event(self, room: MatrixRoom, event: Any) -> bool:
         sender = getattr(event, "sender", None)
-        if sender is None or sender == self.client.user_id or not self._is_learner_room(room):
-            return False
-        tenant = self._settings.tenant_of(sender)
-        if tenant is None:
+        if sender is None or sender == self.client.user_id:
             return False
         if isinstance(event, MegolmEvent):
             self._pending.append(_PendingDecryption(room.room_id, event, self._clock.now()))
+            return False
+        if not self._is_learner_room(room):
+            return self._on_group_event(room, sender, event)
+        tenant = self._settings.tenant_of(sender)
+        if tenant is None:
             return False
         if isinstance(event, RoomMessageText):
             text = learner_text(event.source.get("content", {}))
@@ -360,6 +367,23 @@ class MatrixChannel:
             ))
             return True
         return False
+
+    def _on_group_event(self, room: MatrixRoom, sender: str, event: Any) -> bool:
+        """An HR room: reports for its HR members; everything else there is ignored."""
+        tenant = next((t for t in self._settings.tenants if t.hr.room and t.hr.room == room.room_id), None)
+        if tenant is None or self._hr_reports is None or not isinstance(event, RoomMessageText):
+            return False
+        text = learner_text(event.source.get("content", {}))
+        policy = TenantPolicy(tenant.id, tenant.name, tenant.state)
+        with self._store.transaction() as tx:
+            if not tx.remember_inbound(CHANNEL, event.event_id, self._clock.now()):
+                return False
+            answer = self._hr_reports.handle(tx, policy, frozenset(tenant.hr.members), sender, text)
+            if not answer:
+                return False
+            tx.enqueue(None, CHANNEL, room.room_id, answer, self._clock.now())
+        self._outbox_clean = False
+        return True
 
     def _retry_decryption(self) -> bool:
         """Events whose room key came late are handled once the key is there."""

@@ -1,0 +1,61 @@
+"""HR reports: groups under five are suppressed; only HR members get answers; the CSV has no scores."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from campusbot.app import build_core
+from campusbot.channels.memory import MemoryChannel
+from campusbot.config import Settings, TenantSettings
+from campusbot.content.catalog import Catalog
+from campusbot.core.clock import FixedClock
+from campusbot.core.hr_reports import HrReports
+from campusbot.core.messages import FileMessage, TextMessage
+from campusbot.core.tenants import TenantPolicy
+from campusbot.i18n import GettextTexts
+from tests.support import RecordingBot, answer_check, onboard, study_units
+
+KREIS = TenantPolicy("kreis", "Landkreis Beispiel", "HE")
+HR = "@personal:kreis.example"
+
+
+def test_summary_suppresses_a_group_of_four_and_shows_a_group_of_five(
+    tmp_path: Path, db_url: str, clock: FixedClock, catalog: Catalog, texts: GettextTexts,
+) -> None:
+    tenants = [TenantSettings(id="kreis", name="Landkreis Beispiel", state="HE", servers=["kreis.example"])]
+    core = build_core(Settings(data_dir=tmp_path, tenants=tenants), clock=clock, database_url=db_url, catalog=catalog, texts=texts)
+    module = catalog.module("datenschutz")
+    assert module is not None
+    for n in range(9):  # five in one role, four in another
+        bot = RecordingBot(MemoryChannel(core.turns, core.store, clock, tenant_id="kreis"), user=f"person{n}")
+        onboard(bot, role="1" if n < 5 else "2")
+        bot.say(f"Mein Name ist Person {n}")
+        bot.say("starten")
+        answer_check(bot, catalog)
+        reply = bot.say("plan")
+        line = next(line for line in reply.text.splitlines() if line[:1].isdigit() and module.title.de in line)
+        bot.say(f"{line.split('.')[0]} nach vorne")
+        bot.say("1")
+        study_units(bot, len(module.units))
+    reports = HrReports(catalog, texts, clock)
+    with core.store.transaction() as tx:
+        [answer] = reports.handle(tx, KREIS, frozenset({HR}), HR, "zusammenfassung") or []
+        [refused] = reports.handle(tx, KREIS, frozenset({HR}), "@someone:kreis.example", "zusammenfassung") or []
+        [export] = reports.handle(tx, KREIS, frozenset({HR}), HR, "export") or []
+        assert reports.handle(tx, KREIS, frozenset({HR}), HR, "guten morgen allerseits") is None  # talk, not a command
+    assert isinstance(answer, TextMessage)
+    roles = [r.title.de for r in catalog.roles]
+    assert f"- **{module.title.de}**: 9" in answer.text
+    assert f"  - {roles[0]}: 5" in answer.text
+    assert f"  - {roles[1]}: weniger als 5" in answer.text
+    assert "Person 0" not in answer.text  # counts, no names
+    assert isinstance(refused, TextMessage)
+    assert "nur für Mitglieder der Personalstelle" in refused.text
+    assert isinstance(export, FileMessage)
+    rows = list(csv.reader(io.StringIO(export.data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == ["Name", "Modul", "Art", "Datum", "Unterrichtseinheiten", "Nächste Fälligkeit", "Widerrufen"]
+    assert sorted(r[0] for r in rows[1:]) == [f"Person {n}" for n in range(9)]
+    assert {r[2] for r in rows[1:]} == {"Teilnahmebestätigung"}
+    core.store.engine.dispose()
