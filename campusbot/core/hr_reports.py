@@ -11,7 +11,7 @@ import csv
 import io
 import re
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from campusbot.content.catalog import Catalog
 from campusbot.core.clock import Clock
@@ -129,7 +129,7 @@ class HrReports:
 
     def export(self, tx: Transaction, tenant_id: str) -> FileMessage:
         """Every confirmation and certificate of the tenant's learners; a spreadsheet opens it."""
-        completions = tx.tenant_completions(tenant_id, datetime(2000, 1, 1, tzinfo=UTC), self._clock.now())
+        completions = tx.tenant_completions(tenant_id, datetime(2000, 1, 1, tzinfo=UTC), self._clock.now() + timedelta(days=1))
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter=";")
         writer.writerow(["Name", "Modul", "Art", "Datum", "Unterrichtseinheiten", "Nächste Fälligkeit", "Widerrufen"])
