@@ -142,6 +142,9 @@ class TenantSettings(_Section):
     # Module ids of the mandatory trainings for this municipality; unset = every mandatory module.
     mandatory: list[str] | None = None
     hr: HrSettings = HrSettings()
+    # Years an issued confirmation or certificate is kept after the learner erased their data
+    # (for its verification and HR's files); 0 keeps nothing.
+    retention_years: Annotated[int, Field(ge=0, le=30)] = 0
 
 
 class Settings(_Section):

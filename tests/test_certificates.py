@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
-from campusbot.app import Core
+from sqlalchemy import text
+
+from campusbot.app import Core, build_core
 from campusbot.certificates.credential import verify_credential
 from campusbot.certificates.issuer_keys import IssuerKeys
+from campusbot.certificates.verification import check_id
+from campusbot.channels.memory import MemoryChannel
+from campusbot.config import Settings, TenantSettings
 from campusbot.content.catalog import Catalog
+from campusbot.core.clock import FixedClock
 from campusbot.core.messages import FileMessage
+from campusbot.i18n import GettextTexts
+from campusbot.scheduling.runner import SchedulerRunner
 from tests.support import RecordingBot, answer_check, onboard, study_units
 
 
@@ -110,3 +119,40 @@ def test_a_rotated_key_signs_new_credentials_and_old_ones_stay_valid(
     keys = IssuerKeys(tmp_path / "issuer")
     assert json.loads(files[3].data)["proof"]["verificationMethod"] != keys.active().verification_method
     assert cli(tmp_path, db_url, "verify", str(old)).returncode == 0
+
+
+def test_erasure_keeps_issued_certificates_only_as_the_tenants_retention_rule_requires(
+    tmp_path: Path, db_url: str, clock: FixedClock, catalog: Catalog, texts: GettextTexts,
+) -> None:
+    tenants = [TenantSettings(id="kreis", name="Landkreis Beispiel", state="HE", servers=["kreis.example"], retention_years=3)]
+    core = build_core(Settings(data_dir=tmp_path, tenants=tenants), clock=clock, database_url=db_url, catalog=catalog, texts=texts)
+    bot = RecordingBot(MemoryChannel(core.turns, core.store, clock, tenant_id="kreis"))
+    files = complete_with_exam(bot, catalog, name="Erika Mustermann")
+    achievement_id = json.loads(files[3].data)["id"].removeprefix("urn:uuid:")
+    bot.say("löschen")
+    reply = bot.say("ja")
+    assert "Alle Ihre Daten sind gelöscht" in reply.text
+    assert "Aufbewahrt bleiben nur Ihre 2 ausgestellten Nachweise" in reply.text
+    assert "bis zum 23.11.2029" in reply.text
+    keys = IssuerKeys(tmp_path / "issuer")
+    # The certificate can still be verified; nothing else about the learner is left.
+    assert check_id(achievement_id, keys, core.store).status == "valid"
+    with core.store.engine.connect() as connection:
+        kept = connection.execute(text("SELECT learner_id, retained_until FROM achievement")).all()
+        assert [(row[0], str(row[1])) for row in kept] == [(None, "2029-11-23"), (None, "2029-11-23")]
+        for table in ("learner", "identity", "learner_state", "outbox", "due_work", "review_card", "hr_notice"):
+            assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0, table  # noqa: S608
+    # When the retention has run out, the scheduler's next tick deletes them too.
+    clock.advance(timedelta(days=3 * 366))
+    SchedulerRunner(core.store, core.pushes).tick()
+    assert check_id(achievement_id, keys, core.store).status == "unknown"
+    core.store.engine.dispose()
+
+
+def test_without_a_retention_rule_erasure_deletes_the_certificates_too(bot: RecordingBot, core: Core, catalog: Catalog) -> None:
+    complete_with_exam(bot, catalog)
+    bot.say("löschen")
+    reply = bot.say("ja")
+    assert "Aufbewahrt" not in reply.text
+    with core.store.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM achievement")).scalar_one() == 0

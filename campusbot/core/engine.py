@@ -1147,6 +1147,10 @@ class DialogEngine:
             t.effects.append(EraseRequested())
             t.erased = True
             self._say(t, "erase.done")
+            issued = sum(bool(p.participation_at) + bool(p.certificate_at) for p in s.progress.values()) + len(s.mandatory_done)
+            if issued and t.tenant.retention_years:
+                until = add_months(t.now.date(), 12 * t.tenant.retention_years)
+                self._say(t, "erase.retained", count=issued, date=self._format_date(t, until), tenant=t.tenant.name)
             return
         s.step = s.resume_step or Step.IDLE
         s.resume_step = None

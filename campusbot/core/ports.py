@@ -129,8 +129,13 @@ class Transaction(Protocol):
         """Every row about the learner, as plain data for an export."""
         ...
 
-    def erase_learner(self, learner_id: LearnerId) -> None:
-        """Delete every row about the learner."""
+    def erase_learner(self, learner_id: LearnerId, keep_issued_until: date | None = None) -> int:
+        """Delete every row about the learner. With ``keep_issued_until``, issued confirmations and
+        certificates stay (without the learner) until that day; returns how many stayed."""
+        ...
+
+    def purge_retained(self, today: date) -> int:
+        """Delete kept records whose retention has run out; returns how many."""
         ...
 
     def pending_outbox(self, channel: str, limit: int, now: datetime, address: str | None = None) -> list[OutboxItem]:

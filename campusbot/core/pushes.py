@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from campusbot.content.catalog import Catalog
 from campusbot.core.agenda import MANDATORY, PUSH, TUTORIAL, Agenda
@@ -49,6 +49,9 @@ class PushService:
         self._tenants = tenants
         self._clock = clock
         self._tutorials = {t.id: t for t in catalog.tutorials}
+
+    def today(self) -> date:
+        return self._agenda.local_date(self._clock.now())
 
     def run_batch(self, tx: Transaction, limit: int, skip: Collection[int] = ()) -> BatchResult:
         """Claim up to ``limit`` due rows (not those in ``skip``) and handle them inside ``tx``."""

@@ -15,6 +15,7 @@ class TenantPolicy:
     mandatory: tuple[str, ...] | None = None
     # Where HR notices go: ("matrix", room id), ("hr-email" | "hr-webhook" | "hr-xapi", tenant id).
     hr_routes: tuple[tuple[str, str], ...] = ()
+    retention_years: int = 0  # issued certificates outlive an erasure by this many years
 
     def requires(self, module_id: str) -> bool:
         return self.mandatory is None or module_id in self.mandatory

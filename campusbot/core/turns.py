@@ -11,6 +11,7 @@ from campusbot.core.clock import Clock
 from campusbot.core.engine import Achievement, DialogEngine, EraseRequested, ExportRequested, Reviewed
 from campusbot.core.hr_notices import HrNotices
 from campusbot.core.messages import FileMessage, Incoming, LearnerId, Outgoing, TextMessage
+from campusbot.core.plan import add_months
 from campusbot.core.ports import CertificateIssuer, Identity, OutboxItem, Store, Transaction
 from campusbot.core.review import ReviewService
 from campusbot.core.state import LearnerState
@@ -99,7 +100,8 @@ class TurnService:
                     case ExportRequested() if outcome.state is not None:
                         messages.append(self._export(tx, learner_id, outcome.state))
                     case EraseRequested():
-                        tx.erase_learner(learner_id)
+                        keep = add_months(now.date(), 12 * tenant.retention_years) if tenant.retention_years else None
+                        tx.erase_learner(learner_id, keep)
                         learner_id = None
             ids = tx.enqueue(learner_id, incoming.channel, incoming.address, messages, now)
             return TurnResult(duplicate=False, outbox=_queued(ids, incoming.channel, incoming.address, messages))

@@ -60,6 +60,9 @@ class SchedulerRunner:
             busy.update(result.busy)
             if result.claimed < self._batch_size:
                 break
+        with self._store.transaction() as tx:
+            # Certificates kept after an erasure go when their retention has run out.
+            tx.purge_retained(self._pushes.today())
         return TickResult(claimed, messages, batches, time.perf_counter() - started, frozenset(channels))
 
     async def tick_async(self) -> TickResult:

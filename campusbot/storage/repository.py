@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Executable, Table, bindparam, delete, insert, select, update
@@ -241,12 +241,25 @@ class SqlTransaction:
             ],
         }
 
-    def erase_learner(self, learner_id: LearnerId) -> None:
+    def erase_learner(self, learner_id: LearnerId, keep_issued_until: date | None = None) -> int:
+        kept = 0
+        if keep_issued_until is not None:
+            # The tenant must keep issued certificates: the records stay, without the learner.
+            kept = len(self._connection.execute(
+                update(_achievement).where(_achievement.c.learner_id == learner_id, _achievement.c.credential.is_not(None))
+                .values(learner_id=None, retained_until=keep_issued_until).returning(_achievement.c.id)
+            ).all())
         # Explicit deletes rather than relying on ON DELETE CASCADE alone: the outcome must not
         # depend on a backend's foreign-key setting.
         for table in (_achievement, _identity, _state, _outbox, _due, _card, _hr):
             self._connection.execute(delete(table).where(table.c.learner_id == learner_id))
         self._connection.execute(delete(_learner).where(_learner.c.id == learner_id))
+        return kept
+
+    def purge_retained(self, today: date) -> int:
+        expired = _achievement.c.learner_id.is_(None) & (_achievement.c.retained_until < today)
+        result = self._connection.execute(delete(_achievement).where(expired).returning(_achievement.c.id))
+        return len(result.all())
 
     def pending_outbox(self, channel: str, limit: int, now: datetime, address: str | None = None) -> list[OutboxItem]:
         params: dict[str, object] = {"channel": channel, "now": now, "limit": limit}

@@ -94,7 +94,8 @@ class AchievementRow(Base):
     __tablename__ = "achievement"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    learner_id: Mapped[int] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"), index=True)
+    # None once the learner erased their data and the tenant's retention rule keeps the record.
+    learner_id: Mapped[int | None] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"), index=True)
     module_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     issued_at: Mapped[datetime] = mapped_column()
@@ -104,6 +105,7 @@ class AchievementRow(Base):
     next_due: Mapped[date | None] = mapped_column(Date)
     credential: Mapped[str | None] = mapped_column(Text)  # the signed Open Badges 3.0 credential (JSON)
     revoked_at: Mapped[datetime | None] = mapped_column()
+    retained_until: Mapped[date | None] = mapped_column(Date)  # kept after an erasure until then
 
 
 class ChannelCursorRow(Base):
