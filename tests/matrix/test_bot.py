@@ -21,6 +21,8 @@ from pydantic import SecretStr
 from sqlalchemy import update
 
 from campusbot.app import Core, build_core
+from campusbot.certificates.credential import verify_credential
+from campusbot.certificates.issuer_keys import IssuerKeys
 from campusbot.channels.matrix.channel import MatrixChannel
 from campusbot.config import MatrixSettings, Settings, TenantSettings
 from campusbot.content.catalog import Catalog
@@ -443,3 +445,66 @@ async def test_a_scheduled_push_reaches_the_learner_as_a_poll_in_an_encrypted_dm
         await conversation.answer_poll(poll, 1)  # "Jetzt starten"
         _, before = await conversation.next_poll()
         assert any("Einheit 1 von" in t for t in before)
+
+
+async def test_a_module_with_its_exam_leaves_the_learner_a_pdf_and_a_signed_credential(
+    bot: RunningBot, make_learner: MakeLearner, catalog: Catalog, tmp_path: Path,
+) -> None:
+    module = catalog.module("informationssicherheit")
+    assert module is not None
+    assert module.exam is not None
+    exam_answers = {item.prompt.de: item.correct for item in module.exam.items}
+    learner = await make_learner()
+    room_id = await learner.open_dm(bot.user_id, encrypted=True)
+    conversation = Conversation(learner, room_id)
+    poll, _ = await conversation.next_poll()
+    await conversation.answer_poll(poll, 1)  # consent
+    for said in ("1", "keine", "später", "Mein Name ist Erika Mustermann"):
+        await conversation.next_poll()
+        await conversation.say(said)
+    poll, before = await conversation.next_poll()
+    await conversation.say("plan")
+    poll, before = await conversation.next_poll()
+    line = next(line for t in before for line in t.splitlines() if line[:1].isdigit() and module.title.de in line)
+    await conversation.say(f"{line.split('.')[0]} nach vorne")
+    await conversation.next_poll()
+    await conversation.say("annehmen")
+    await conversation.next_poll()
+    await conversation.say("weiter")
+    files: list[Event] = []
+    deadline = time.monotonic() + 120
+    while len(files) < 4 and time.monotonic() < deadline:
+        [event] = await learner.wait_for_messages(room_id, 1, timeout=30)
+        conversation.seen.append(event)
+        content = event.source.get("content", {})
+        if content.get("msgtype") == "m.file":
+            files.append(event)
+            continue
+        if getattr(event, "type", "") == POLL_END:
+            continue
+        question = text_of(event)
+        if isinstance(event, UnknownEvent) and event.type == POLL_START:
+            if "Prüfungsfrage" in question:
+                [correct] = [number for prompt, number in exam_answers.items() if prompt in question]
+                await conversation.answer_poll(event, correct)
+            elif "Einheit geschafft" in " ".join(text_of(e) for e in conversation.seen[-4:]) or "Was möchten Sie tun?" in question:
+                await conversation.say("weiter")
+            else:
+                await conversation.answer_poll(event, 1)  # unit done, evaluations, quiz, "start the exam"
+        elif "zum Überspringen" in question:
+            await conversation.say("-")
+    names = [e.source["content"]["filename"] for e in files]
+    assert names == [
+        "teilnahmebestaetigung-informationssicherheit.pdf", "teilnahmebestaetigung-informationssicherheit.credential.json",
+        "zertifikat-informationssicherheit.pdf", "zertifikat-informationssicherheit.credential.json",
+    ]
+    # The files are encrypted attachments; the credential decrypts to what the operator signed.
+    content = files[3].source["content"]
+    response = await learner.client.download(content["file"]["url"])
+    assert isinstance(response, DownloadResponse)
+    assert isinstance(response.body, bytes)
+    data = decrypt_attachment(response.body, content["file"]["key"]["k"], content["file"]["hashes"]["sha256"], content["file"]["iv"])
+    credential = json.loads(data)
+    assert credential["credentialSubject"]["identifier"][0]["identityHash"] == "Erika Mustermann"
+    keys = IssuerKeys(tmp_path / "bot" / "issuer").verification_keys()
+    assert verify_credential(credential, keys).valid
