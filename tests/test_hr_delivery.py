@@ -30,6 +30,7 @@ from campusbot.i18n import GettextTexts
 from tests.support import RecordingBot
 from tests.test_certificates import complete_with_exam
 from tests.test_web import free_port
+from tests.test_xapi import CORPUS_SCHEMA, OUR_PROFILE, errors
 
 SECRET = "a-webhook-secret"  # noqa: S105 - a test value
 
@@ -112,6 +113,9 @@ async def test_a_certificate_reaches_hr_by_mail_webhook_and_lrs_once_each(
     peers: Peers, hr_core: Core, clock: FixedClock, catalog: Catalog, tmp_path: Path,
 ) -> None:
     bot = RecordingBot(MemoryChannel(hr_core.turns, hr_core.store, clock, tenant_id="kreis"))
+    bot.say("Hallo")
+    bot.say("ja")
+    assert "Personalnummer 4711-B steht" in bot.say("Meine Personalnummer ist 4711-B").text
     complete_with_exam(bot, catalog, name="Erika Mustermann")
     delivery = HrDelivery(hr_settings(peers, tmp_path), hr_core.store, clock, HrNotices(catalog, hr_core.texts).text)
 
@@ -127,6 +131,7 @@ async def test_a_certificate_reaches_hr_by_mail_webhook_and_lrs_once_each(
     bodies = [mail.get_payload(decode=True).decode() for mail in peers.inbox.mails]  # type: ignore[union-attr]
     assert "Zertifikat erworben: Erika Mustermann" in bodies[1]
     assert "Informationssicherheit" in bodies[1]
+    assert "Personalnummer: 4711-B" in bodies[1]
     assert not any("score" in body.lower() or "Punkte" in body for body in bodies)
     assert peers.inbox.mails[0]["To"] == "personal@kreis.example"
 
@@ -138,12 +143,17 @@ async def test_a_certificate_reaches_hr_by_mail_webhook_and_lrs_once_each(
     assert keys == {n["notice"]["id"] for _, n in delivered}
     notice = delivered[1][1]["notice"]
     assert (notice["kind"], notice["module_id"], notice["learner_name"]) == ("certificate", "informationssicherheit", "Erika Mustermann")
+    assert notice["personnel_number"] == "4711-B"
     assert "score" not in json.dumps(delivered)
 
     # LRS: a "completed" and a "passed" statement, the learner as a pseudonymous account.
     verbs = [statement["verb"]["id"] for _, statement in peers.statements]
     assert verbs == ["http://adlnet.gov/expapi/verbs/completed", "http://adlnet.gov/expapi/verbs/passed"]
     assert all(statement_id == statement["id"] for statement_id, statement in peers.statements)
+    # What the LRS received validates against the corpus's xAPI schema and our profile.
+    for _, statement in peers.statements:
+        assert errors(CORPUS_SCHEMA, statement) == []
+        assert errors(OUR_PROFILE, statement) == []
     actor = peers.statements[0][1]["actor"]
     assert "name" not in actor
     assert "Erika" not in json.dumps(actor)

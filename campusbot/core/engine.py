@@ -97,6 +97,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 }
 NAME_PATTERN = re.compile(r"(?:mein name ist|mein name:|name:|my name is|my name:)\s*(\S.{1,99})", re.IGNORECASE)
 MAX_NAME_CHARS = 100
+PERSONNEL_PATTERN = re.compile(
+    r"(?:meine personalnummer(?: ist|:)?|personalnummer:?|my personnel number(?: is|:)?)\s*([A-Za-z0-9./-]{1,32})", re.IGNORECASE,
+)
 GREETINGS = ("hallo", "hi", "hey", "moin", "servus", "guten tag", "guten morgen", "hello", "good morning", "gruess gott")
 # Before consent only these make sense; everything else asks for consent first.
 PRE_CONSENT_COMMANDS = {"help", "language", "english", "german", "erase", "stop"}
@@ -356,6 +359,12 @@ class DialogEngine:
             self._prompt(t)
             return
         exact = isinstance(match_option(text, labels, loose=False), Matched) if labels else False
+        personnel = PERSONNEL_PATTERN.fullmatch(text.strip())
+        if personnel is not None and s.consent_at is not None:
+            s.personnel_number = personnel.group(1)
+            self._say(t, "personnel.set", number=s.personnel_number)
+            self._prompt(t)
+            return
         named = NAME_PATTERN.fullmatch(text.strip())
         if named is not None and s.consent_at is not None:
             s.display_name, s.name_confirmed = named.group(1).strip()[:MAX_NAME_CHARS], True

@@ -36,7 +36,7 @@ class HrNotices:
         return HrNoticeData(
             id=achievement_id, tenant_id=tenant.id, kind=achievement.kind,
             learner_name=state.display_name or self._texts("de", "certificate.no_name"),
-            learner_pseudonym=pseudonym(tenant.id, learner_id), personnel_number=None,
+            learner_pseudonym=pseudonym(tenant.id, learner_id), personnel_number=state.personnel_number or None,
             module_id=achievement.module_id, module_title=module.title.de if module else achievement.module_id,
             occurred_at=achievement.issued_at, hours=achievement.hours, competences=achievement.competences,
             next_due=achievement.next_due, due_date=None,
@@ -50,7 +50,7 @@ class HrNotices:
             id=str(uuid.uuid5(NAMESPACE, f"overdue:{tenant.id}:{learner_id}:{module_id}:{due.isoformat()}")),
             tenant_id=tenant.id, kind="mandatory_overdue",
             learner_name=state.display_name or self._texts("de", "certificate.no_name"),
-            learner_pseudonym=pseudonym(tenant.id, learner_id), personnel_number=None,
+            learner_pseudonym=pseudonym(tenant.id, learner_id), personnel_number=state.personnel_number or None,
             module_id=module_id, module_title=module.title.de if module else module_id,
             occurred_at=now, hours=None, competences=(), next_due=None, due_date=due,
         )
@@ -64,7 +64,10 @@ class HrNotices:
             "next_due": notice.next_due.strftime("%d.%m.%Y") if notice.next_due else "–",
             "due": notice.due_date.strftime("%d.%m.%Y") if notice.due_date else "–",
         }
-        return self._texts("de", f"hr.notice.{notice.kind}", **values)
+        text = self._texts("de", f"hr.notice.{notice.kind}", **values)
+        if notice.personnel_number:
+            text += "\n" + self._texts("de", "hr.notice.personnel_number", number=notice.personnel_number)
+        return text
 
     def messages(self, notice: HrNoticeData, tenant: TenantPolicy) -> list[tuple[str, str, Outgoing]]:
         """One outbox row per HR route of the tenant: (channel, address, message)."""

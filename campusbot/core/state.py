@@ -91,6 +91,7 @@ class LearnerState:
     # The name on confirmations and certificates: from the network, or as the learner set it.
     display_name: str = ""
     name_confirmed: bool = False
+    personnel_number: str = ""  # optional, only if the learner gives it: HR notices carry it
     review_item: str = ""  # the quiz item of a spaced-repetition review in progress
     # The due-work rows as last written ("kind|ref" -> ISO datetime): only changes reach the store.
     agenda: dict[str, str] = field(default_factory=dict)
