@@ -217,6 +217,27 @@ class Agenda:
         return changes
 
     def sync(self, tx: Transaction, learner_id: LearnerId, state: LearnerState, tenant: TenantPolicy, now: datetime) -> None:
+        """After a turn. Most turns (a check answer, a quiz answer) change nothing the agenda
+        depends on: then, while none of its rows is due, it is not worked out again."""
+        inputs = self.inputs(state, tenant, now)
+        if inputs == state.agenda_inputs and all(datetime.fromisoformat(v) > now for v in state.agenda.values()):
+            return
         changes = self.plan(state, tenant, now)
+        state.agenda_inputs = inputs
         if changes:
             tx.set_agendas([(learner_id, changes)])
+
+    def inputs(self, state: LearnerState, tenant: TenantPolicy, now: datetime) -> str:
+        """Everything in the state (and the day) that the agenda is computed from."""
+        today = self.local_date(now)
+        active = self.local_date(datetime.fromisoformat(state.last_active_at)) if state.last_active_at else None
+        finished = sorted(
+            m for m in state.plan
+            if (p := state.progress.get(m)) is not None and p.participation_at is not None
+        )
+        return repr((
+            tenant.id, today, active, state.consent_at, state.plan_accepted, state.pushes_stopped, state.snoozed_until,
+            state.vacation_until, state.push_time, state.push_days, state.push_open, state.nudged, state.nudged_at,
+            state.backoff, state.last_push_at, state.last_unsolicited_on, state.plan, finished,
+            sorted(state.mandatory_done.items()), state.enrolled_at,
+        ))

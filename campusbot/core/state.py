@@ -95,6 +95,7 @@ class LearnerState:
     review_item: str = ""  # the quiz item of a spaced-repetition review in progress
     # The due-work rows as last written ("kind|ref" -> ISO datetime): only changes reach the store.
     agenda: dict[str, str] = field(default_factory=dict)
+    agenda_inputs: str = ""  # what the agenda was last worked out from (see Agenda.sync)
 
     def module_progress(self, module_id: str) -> ModuleProgress:
         progress = self.progress.get(module_id)
