@@ -19,6 +19,7 @@ from reportlab.pdfgen.canvas import Canvas
 from campusbot.certificates import pdf
 from campusbot.certificates.model import CertificateData, CertificateKind
 from campusbot.certificates.pdf import render_pdf
+from campusbot.i18n import GettextTexts
 
 MM_PER_INCH = 25.4
 URL = "https://campus.example.de/verify/0b7c3c1e-6a1f-4d38-9a55-0d6f0c1b2a3e"
@@ -33,6 +34,13 @@ COMPETENCES = {
         ("2.6", "Managing digital identity"),
     ),
 }
+
+
+TEXTS = GettextTexts()
+
+
+def rendered(data: CertificateData) -> bytes:
+    return render_pdf(data, TEXTS)
 
 
 def certificate(kind: CertificateKind = "participation", lang: str = "de") -> CertificateData:
@@ -129,7 +137,7 @@ KINDS = [("participation", "de"), ("certificate", "de"), ("mandatory", "de"), ("
 
 @pytest.mark.parametrize(("kind", "lang"), KINDS)
 def test_each_kind_renders_one_printed_a4_page(tmp_path: Path, kind: CertificateKind, lang: str) -> None:
-    document = render_pdf(certificate(kind, lang))
+    document = rendered(certificate(kind, lang))
 
     assert document.startswith(b"%PDF-")
     path = write(tmp_path, document)
@@ -162,7 +170,7 @@ def test_a_blank_page_would_fail_the_ink_check(tmp_path: Path) -> None:
 def test_german_text_carries_every_fact_with_its_umlauts(tmp_path: Path, kind: CertificateKind, title: str) -> None:
     data = certificate(kind, "de")
 
-    text = text_of(write(tmp_path, render_pdf(data)))
+    text = text_of(write(tmp_path, rendered(data)))
 
     for expected in (
         title,
@@ -184,7 +192,7 @@ def test_german_text_carries_every_fact_with_its_umlauts(tmp_path: Path, kind: C
 
 
 def test_english_text_uses_english_dates_numbers_and_labels(tmp_path: Path) -> None:
-    text = text_of(write(tmp_path, render_pdf(certificate("mandatory", "en"))))
+    text = text_of(write(tmp_path, rendered(certificate("mandatory", "en"))))
 
     for expected in (
         "Confirmation: mandatory training completed",
@@ -204,7 +212,7 @@ def test_english_text_uses_english_dates_numbers_and_labels(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(("hours", "shown"), [(1, "1 Unterrichtseinheit (UE)"), (2, "2 Unterrichtseinheiten (UE)"), (2.25, "2,25 Unter")])
 def test_hours_are_written_the_german_way(tmp_path: Path, hours: float, shown: str) -> None:
-    text = text_of(write(tmp_path, render_pdf(replace(certificate(), hours=hours))))
+    text = text_of(write(tmp_path, rendered(replace(certificate(), hours=hours))))
 
     assert f"Umfang: {shown}" in text
 
@@ -222,7 +230,7 @@ def test_long_name_and_title_wrap_on_one_page_within_the_margins(tmp_path: Path)
         criteria="Alle Lerneinheiten bearbeitet und die Abschlussprüfung bestanden. " * 4,
     )
 
-    path = write(tmp_path, render_pdf(data))
+    path = write(tmp_path, rendered(data))
 
     assert page_count(path) == 1
     squeezed = "".join(text_of(path).split())  # without the white space that wrapping adds or takes
@@ -234,7 +242,7 @@ def test_long_name_and_title_wrap_on_one_page_within_the_margins(tmp_path: Path)
 
 
 def test_every_font_is_embedded(tmp_path: Path) -> None:
-    fonts = poppler("pdffonts", str(write(tmp_path, render_pdf(certificate("mandatory")))))
+    fonts = poppler("pdffonts", str(write(tmp_path, rendered(certificate("mandatory")))))
 
     rows = fonts.splitlines()[2:]
     assert rows, fonts
@@ -245,7 +253,7 @@ def test_every_font_is_embedded(tmp_path: Path) -> None:
 def test_turkish_and_polish_names_render_in_the_shipped_font(tmp_path: Path) -> None:
     data = replace(certificate(), learner_name="Şahin Yılmaz-Łukasiewicz")
 
-    path = write(tmp_path, render_pdf(data))
+    path = write(tmp_path, rendered(data))
 
     assert "Şahin Yılmaz-Łukasiewicz" in text_of(path)
     assert "DejaVuSans" not in poppler("pdffonts", str(path))
@@ -256,7 +264,7 @@ def test_letters_beyond_the_shipped_font_render_with_dejavu_when_the_system_has_
     assert pdf._dejavu() is not None, "DejaVu Sans is not installed (Debian: fonts-dejavu-core)"
     data = replace(certificate(), learner_name="Łukasz Wałęsa-Dvořák")
 
-    path = write(tmp_path, render_pdf(data))
+    path = write(tmp_path, rendered(data))
 
     assert "Łukasz Wałęsa-Dvořák" in text_of(path)
     assert "DejaVuSans" in poppler("pdffonts", str(path))
@@ -266,7 +274,7 @@ def test_letters_beyond_the_font_lose_their_accents_instead_of_vanishing(tmp_pat
     monkeypatch.setattr(pdf, "_dejavu", lambda: None)
     data = replace(certificate(), learner_name="Łukasz Wałęsa-Dvořák")
 
-    text = text_of(write(tmp_path, render_pdf(data)))
+    text = text_of(write(tmp_path, rendered(data)))
 
     assert "Łukasz Wałesa-Dvorák" in text
     assert "Prüfen Sie die Echtheit" in text  # letters the font has stay as they are
@@ -275,14 +283,14 @@ def test_letters_beyond_the_font_lose_their_accents_instead_of_vanishing(tmp_pat
 def test_markup_in_content_is_drawn_as_text(tmp_path: Path) -> None:
     data = replace(certificate(), learner_name="Anna <b>Fett</b> & Co", module_title="A < B > C &amp; D")
 
-    text = text_of(write(tmp_path, render_pdf(data)))
+    text = text_of(write(tmp_path, rendered(data)))
 
     assert "Anna <b>Fett</b> & Co" in text
     assert "A < B > C &amp; D" in text
 
 
 def test_the_drawn_qr_code_has_exactly_the_modules_of_the_verify_url(tmp_path: Path) -> None:
-    path = write(tmp_path, render_pdf(certificate()))
+    path = write(tmp_path, rendered(certificate()))
     raster = rasterise(path, dpi=200)
 
     # The QR code is the only ink in the left 40 mm of the content column between 25 mm and 75 mm
@@ -309,14 +317,14 @@ def test_the_drawn_qr_code_has_exactly_the_modules_of_the_verify_url(tmp_path: P
 def test_output_is_deterministic_and_dated_by_the_issue(tmp_path: Path) -> None:
     data = certificate("mandatory")
 
-    first, second = render_pdf(data), render_pdf(data)
+    first, second = rendered(data), rendered(data)
 
     assert first == second
     info = poppler("pdfinfo", "-isodates", str(write(tmp_path, first)))
     assert re.search(r"^CreationDate:\s+2026-11-24T10:30:00\+01(:00)?$", info, re.MULTILINE), info
-    assert render_pdf(replace(data, learner_name="Max Mustermann")) != first
+    assert rendered(replace(data, learner_name="Max Mustermann")) != first
 
 
 def test_unknown_language_is_refused() -> None:
     with pytest.raises(ValueError, match="fr"):
-        render_pdf(replace(certificate(), lang="fr"))
+        rendered(replace(certificate(), lang="fr"))

@@ -75,7 +75,7 @@ class CertificateService:
         credential = sign(build_credential(data, self.public_url, self.public_url), self.keys.active(), self._clock.now())
         stem = FILE_STEM[achievement.kind] + "-" + achievement.module_id
         caption = self._texts(state.lang, f"certificate.caption.{achievement.kind}")
-        pdf = FileMessage(f"{stem}.pdf", "application/pdf", render_pdf(data), caption)
+        pdf = FileMessage(f"{stem}.pdf", "application/pdf", render_pdf(data, self._texts), caption)
         badge = FileMessage(
             f"{stem}.credential.json", "application/json",
             json.dumps(credential, ensure_ascii=False, indent=2).encode("utf-8"), self._texts(state.lang, "certificate.caption.credential"),

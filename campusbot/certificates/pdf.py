@@ -36,6 +36,8 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Frame, KeepInFrame, Paragraph, Spacer, Table, TableStyle
 
 from campusbot.certificates.model import CertificateData, CertificateKind
+from campusbot.content.models import LANGUAGES
+from campusbot.core.texts import Texts
 
 __all__ = ["render_pdf"]
 
@@ -60,56 +62,29 @@ class _Texts:
     date_pattern: str
 
 
-_TEXTS: Final[dict[str, _Texts]] = {
-    "de": _Texts(
-        titles={
-            "participation": "Teilnahmebestätigung",
-            "certificate": "Zertifikat",
-            "mandatory": "Bestätigung: Pflichtschulung abgeschlossen",
-        },
-        certify="Hiermit wird bestätigt, dass",
-        outcome={
-            "participation": "an der folgenden Fortbildung teilgenommen hat:",
-            "certificate": "die folgende Fortbildung erfolgreich abgeschlossen hat:",
-            "mandatory": "die folgende Pflichtschulung abgeschlossen hat:",
-        },
-        date="Datum:",
-        scope="Umfang:",
-        unit=("Unterrichtseinheit (UE)", "Unterrichtseinheiten (UE)"),
-        criteria="Anforderungen:",
-        next_due="Nächste Fälligkeit:",
-        competences="Kompetenzen nach DigComp 2.2",
-        issued_by="Ausgestellt von {issuer} in Zusammenarbeit mit {cooperative}.",
-        verify="Prüfen Sie die Echtheit unter",
-        code="Prüfcode:",
-        attribution="DigComp 2.2: Europäische Kommission, Gemeinsame Forschungsstelle (JRC), CC BY 4.0",
-        date_pattern="dd.MM.yyyy",
-    ),
-    "en": _Texts(
-        titles={
-            "participation": "Certificate of participation",
-            "certificate": "Certificate",
-            "mandatory": "Confirmation: mandatory training completed",
-        },
-        certify="This is to certify that",
-        outcome={
-            "participation": "has participated in the following training:",
-            "certificate": "has successfully completed the following training:",
-            "mandatory": "has completed the following mandatory training:",
-        },
-        date="Date:",
-        scope="Scope:",
-        unit=("teaching unit (UE, 45 minutes)", "teaching units (UE, 45 minutes each)"),
-        criteria="Requirements:",
-        next_due="Next due:",
-        competences="Competences according to DigComp 2.2",
-        issued_by="Issued by {issuer} in cooperation with {cooperative}.",
-        verify="Verify the authenticity at",
-        code="Verification code:",
-        attribution="DigComp 2.2: European Commission, Joint Research Centre (JRC), CC BY 4.0",
-        date_pattern="d MMMM yyyy",
-    ),
-}
+KINDS: Final = ("participation", "certificate", "mandatory")
+
+
+def _texts_for(texts: Texts, data: CertificateData) -> _Texts:
+    """The page's texts in ``data.lang``, from the interface catalogue (locales/)."""
+    lang = data.lang
+    return _Texts(
+        titles={kind: texts(lang, f"pdf.title.{kind}") for kind in KINDS},
+        certify=texts(lang, "pdf.certify"),
+        outcome={kind: texts(lang, f"pdf.outcome.{kind}") for kind in KINDS},
+        date=texts(lang, "pdf.date"),
+        scope=texts(lang, "pdf.scope"),
+        unit=(texts(lang, "pdf.unit.one"), texts(lang, "pdf.unit.other")),
+        criteria=texts(lang, "pdf.criteria"),
+        next_due=texts(lang, "pdf.next_due"),
+        competences=texts(lang, "pdf.competences"),
+        issued_by=texts(lang, "pdf.issued_by", issuer=data.issuer_name, cooperative=data.cooperative),
+        verify=texts(lang, "pdf.verify"),
+        code=texts(lang, "pdf.code"),
+        attribution=texts(lang, "pdf.attribution"),
+        date_pattern=texts(lang, "pdf.date_pattern"),
+    )
+
 
 # -- fonts ----------------------------------------------------------------------------------------
 
@@ -340,7 +315,7 @@ def _main_story(data: CertificateData, texts: _Texts, styles: _Styles, text: _Te
 
     story += [
         Spacer(0, 6 * mm),
-        Paragraph(text(texts.issued_by.format(issuer=data.issuer_name, cooperative=data.cooperative)), styles.body),
+        Paragraph(text(texts.issued_by), styles.body),
     ]
     return story
 
@@ -387,16 +362,16 @@ def _rule(canvas: Canvas, y: float) -> None:
     canvas.line(_MARGIN_X, y, _PAGE_WIDTH - _MARGIN_X, y)
 
 
-def render_pdf(data: CertificateData) -> bytes:
+def render_pdf(data: CertificateData, catalogue: Texts) -> bytes:
     """One A4 page confirming ``data``, in ``data.lang``.
 
     The date shown is ``issued_at``'s calendar day in its own time zone: pass it in the
     municipality's zone. Text that would not fit is set smaller, never on a second page.
     Rendering takes some milliseconds of CPU; call it from a worker thread in async code.
     """
-    texts = _TEXTS.get(data.lang)
-    if texts is None:
+    if data.lang not in LANGUAGES:
         raise ValueError(f"no certificate texts for language {data.lang!r}")
+    texts = _texts_for(catalogue, data)
     all_text = [
         data.learner_name,
         data.module_title,
