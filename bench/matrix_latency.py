@@ -29,8 +29,10 @@ Each bot is warmed up (``--warmup`` messages per mode), then measured with
 ``--messages`` sequential messages per mode in ``--blocks`` alternating blocks
 (the order of bots and modes rotates from block to block). Latency is the time
 from sending to the arrival, at the learner, of the first event of the bot's
-reply; the next message goes out only after the whole reply arrived
-(``p50_last_ms``: until its last event; ``p50_server_ms``: message to first
+reply; the next message goes out only after the whole reply arrived (campusbot's
+reply is whole when it asks the open question again: as a new poll, or, while the
+poll is open a few messages up, as text under its answer; ``reply_shapes_campusbot``
+counts both) (``p50_last_ms``: until its last event; ``p50_server_ms``: message to first
 reply by Synapse's own timestamps, without the learner's side). CPU time
 is utime+stime from ``/proc/<pid>/stat`` of each bot process (and of Synapse)
 before and after its blocks.
@@ -72,12 +74,13 @@ from typing import IO, Any
 
 from nio import Event, MatrixRoom, MegolmEvent, UnknownEvent
 
-from tests.matrix.learner import LearnerClient, text_of
+from tests.matrix.learner import LearnerClient, poll_question, text_of
 from tests.matrix.synapse import Account, Synapse
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 POLL_START = "org.matrix.msc3381.poll.start"
+POLL_END = "org.matrix.msc3381.poll.end"
 MODES = ("plain", "encrypted")
 BOTS = ("campusbot", "nio_echo", "mautrix_echo")
 CAMPUSBOT_COMMANDS = ("status", "hilfe")
@@ -304,7 +307,8 @@ class Target:
     process: BotProcess
     account: Account
     rooms: dict[str, str] = field(default_factory=dict)  # mode -> room id
-    reply_events: dict[str, list[str]] = field(default_factory=dict)  # campusbot: command -> the events of its reply
+    questions: dict[str, str] = field(default_factory=dict)  # campusbot: mode -> its open question
+    reply_shapes: dict[str, int] = field(default_factory=dict)  # the events of each measured reply -> how often
     sent: int = 0
     series: dict[str, Series] = field(default_factory=lambda: {mode: Series() for mode in MODES})
 
@@ -367,39 +371,49 @@ class Bench:
             await learner.send_text(room_id, answer)
             events = await self.until_poll(learner, room_id, REPLY_TIMEOUT)
             say(f"campusbot {mode}: {answer!r} -> {describe(events)}")
+        target.questions[mode] = poll_question(events[-1])
         # campusbot ends a poll after it has sent the next question, so one poll end may trail.
-        extra = [e for e in await self.settle(learner, room_id) if getattr(e, "type", "") != "org.matrix.msc3381.poll.end"]
+        extra = [e for e in await self.settle(learner, room_id) if event_kind(e) != POLL_END]
         if extra:
             raise BenchError(f"unexpected events after onboarding: {[text_of(e)[:60] for e in extra]}")
 
-    async def turn(self, target: Target, mode: str, *, learn: bool = False) -> tuple[float, float, float | None]:
+    async def reply(self, target: Target, mode: str) -> list[Event]:
+        """The bot's events up to its complete reply: an echo is one event; campusbot's reply is
+        complete when it asks the open question again, as a new poll or as text under its answer
+        (trailing ends of earlier polls are bookkeeping and may arrive in between)."""
+        learner, room_id = self.learners[mode], target.rooms[mode]
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        events: list[Event] = []
+        while True:
+            [event] = await learner.wait_for_messages(room_id, 1, timeout=max(deadline - time.monotonic(), 0.1))
+            events.append(event)
+            if not target.is_campusbot:
+                return events
+            if isinstance(event, UnknownEvent) and event.type == POLL_START:
+                target.questions[mode] = poll_question(event)
+                return events
+            if event_kind(event) != POLL_END and target.questions[mode] in text_of(event):
+                return events
+
+    async def turn(self, target: Target, mode: str) -> tuple[float, float, float | None]:
         """One message and its whole reply; returns the latency of its first and last event in ms
         and the time from the message to the first reply event by Synapse's timestamps (None if unknown)."""
         learner, room_id = self.learners[mode], target.rooms[mode]
         text = target.next_text()
-        count = 1 if learn or not target.is_campusbot else len(target.reply_events[text])
         t0 = time.perf_counter()
         sent_id = await learner.send_text(room_id, text, allow_unsigned=True)
         try:
-            events = await learner.wait_for_messages(room_id, count, timeout=REPLY_TIMEOUT)
+            events = await self.reply(target, mode)
         except TimeoutError as error:
             raise BenchError(f"{target.key} {mode}: no complete reply to {text!r}: {error}\n{target.process.log_tail()}") from None
         returned = time.perf_counter()
-        if learn:
-            events += await self.settle(learner, room_id)
-            shape = [event_kind(e) for e in events]
-            if text not in target.reply_events:
-                say(f"{target.key} {mode}: the reply to {text!r} is {describe(events)}")
-            known = target.reply_events.setdefault(text, shape)
-            if known != shape:
-                raise BenchError(f"{target.key} answered {text!r} with {shape}, before with {known}")
-        self.check_reply(target, text, events)
-        first = self.arrivals.get(events[0].event_id, returned) - t0
-        # "last" is when the learner has the whole answer: campusbot's new question (poll start);
-        # the end of the previous poll that trails it is bookkeeping, not something the learner waits for.
-        polls = [e for e in events if isinstance(e, UnknownEvent) and e.type == POLL_START]
-        last = max(self.arrivals.get(e.event_id, returned) for e in (polls or events)) - t0
-        sent_ts, reply_ts = self.server_ts.get(sent_id), self.server_ts.get(events[0].event_id)
+        answer = [e for e in events if event_kind(e) != POLL_END]
+        self.check_reply(target, text, answer)
+        shape = " + ".join(event_kind(e) for e in answer)
+        target.reply_shapes[shape] = target.reply_shapes.get(shape, 0) + 1
+        first = self.arrivals.get(answer[0].event_id, returned) - t0
+        last = self.arrivals.get(answer[-1].event_id, returned) - t0
+        sent_ts, reply_ts = self.server_ts.get(sent_id), self.server_ts.get(answer[0].event_id)
         server = None if sent_ts is None or reply_ts is None else float(reply_ts - sent_ts)
         return first * 1000, last * 1000, server
 
@@ -411,19 +425,16 @@ class Bench:
         content = first.source.get("content", {})
         if content.get("msgtype") != "m.notice":
             raise BenchError(f"{target.key}: the reply to {text!r} starts with {first.source.get('type')} {content.get('msgtype')}")
-        if target.is_campusbot:
-            if not any(isinstance(e, UnknownEvent) and e.type == POLL_START for e in events):
-                raise BenchError(f"campusbot's reply to {text!r} has no poll: {[type(e).__name__ for e in events]}")
-        elif text_of(first) != text:
+        if not target.is_campusbot and text_of(first) != text:
             raise BenchError(f"{target.key} echoed {text_of(first)!r} for {text!r}")
 
     async def warm_up(self, target: Target, mode: str) -> None:
-        for index in range(self.args.warmup):
-            # campusbot: the first warm-up turns learn how many events each command's reply has.
-            await self.turn(target, mode, learn=target.is_campusbot and index < 2 * len(CAMPUSBOT_COMMANDS))
-        extra = await self.settle(self.learners[mode], target.rooms[mode])
+        for _ in range(self.args.warmup):
+            await self.turn(target, mode)
+        extra = [e for e in await self.settle(self.learners[mode], target.rooms[mode]) if event_kind(e) != POLL_END]
         if extra:
             raise BenchError(f"{target.key} sent more than expected: {[text_of(e)[:60] for e in extra]}")
+        target.reply_shapes.clear()
 
     async def block(self, target: Target, mode: str, messages: int) -> None:
         series = target.series[mode]
@@ -497,7 +508,7 @@ async def run_bench(
         for target in targets:
             for mode in MODES:
                 await bench.warm_up(target, mode)
-            say(f"{target.key}: warmed up; reply events per command: {target.reply_events or {'echo': ['m.room.message/m.notice']}}")
+            say(f"{target.key}: warmed up")
         setup_s = time.monotonic() - setup_started
 
         measure_started = time.monotonic()
@@ -536,7 +547,7 @@ def result_json(targets: list[Target], timings: dict[str, Any], versions: dict[s
     result["ratio_p50_encrypted"] = ratio(campus["encrypted"], nio_echo["encrypted"])
     result["ratio_p50_plain_vs_mautrix"] = ratio(campus["plain"], mautrix_echo["plain"])
     result["ratio_p50_encrypted_vs_mautrix"] = ratio(campus["encrypted"], mautrix_echo["encrypted"])
-    result["reply_events_campusbot"] = by_key["campusbot"].reply_events
+    result["reply_shapes_campusbot"] = by_key["campusbot"].reply_shapes
     result.update(timings)
     result["versions"] = versions
     result["cpus"] = os.cpu_count()

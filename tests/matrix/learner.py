@@ -193,6 +193,12 @@ def poll_answers(event: Event) -> list[tuple[str, str]]:
     return []
 
 
+def poll_question(event: Event) -> str:
+    """The question of a poll start (unstable shape), as the bot repeats it in text."""
+    question = event.source.get("content", {}).get("org.matrix.msc3381.poll.start", {}).get("question", {})
+    return str(question.get("org.matrix.msc1767.text", ""))
+
+
 def _is_message_like(event: Event) -> bool:
     return isinstance(event, _MESSAGE_LIKE) and "state_key" not in event.source
 

@@ -31,7 +31,7 @@ from campusbot.i18n import GettextTexts
 from campusbot.scheduling.runner import SchedulerRunner
 from campusbot.storage.rows import Base
 from tests.matrix.conftest import MakeLearner, Register
-from tests.matrix.learner import LearnerClient, poll_answers, text_of
+from tests.matrix.learner import LearnerClient, poll_answers, poll_question, text_of
 from tests.matrix.synapse import Account, Synapse
 from tests.test_matrix_render import _Tags, spec_validator
 
@@ -98,18 +98,24 @@ class Conversation:
     learner: LearnerClient
     room_id: str
     seen: list[Event] = field(default_factory=list)
+    open_poll: UnknownEvent | None = None
 
     async def next_poll(self, timeout: float = 20.0) -> tuple[UnknownEvent, list[str]]:  # noqa: ASYNC109
-        """Consume bot events up to the next poll; returns it and the texts before it."""
+        """Consume bot events up to the next question: a new poll, or the open poll's question
+        repeated as text under a reply. Returns the poll to answer and the texts before it
+        (with the one that repeats the question)."""
         texts: list[str] = []
         deadline = time.monotonic() + timeout
         while True:
             [event] = await self.learner.wait_for_messages(self.room_id, 1, timeout=max(deadline - time.monotonic(), 0.1))
             self.seen.append(event)
             if isinstance(event, UnknownEvent) and event.type == POLL_START:
+                self.open_poll = event
                 return event, texts
             if getattr(event, "type", "") != POLL_END:
                 texts.append(text_of(event))
+                if self.open_poll is not None and poll_question(self.open_poll) in texts[-1]:
+                    return self.open_poll, texts
 
     async def next_text(self, timeout: float = 20.0) -> str:  # noqa: ASYNC109
         """The text of the next bot message that is not a poll ending."""
@@ -229,6 +235,40 @@ async def test_journey_in_an_encrypted_dm_with_a_cross_signed_bot(bot: RunningBo
     data = decrypt_attachment(download.body, encrypted["key"]["k"], encrypted["hashes"]["sha256"], encrypted["iv"])
     export = json.loads(data)
     assert export["learner"]["identities"][0]["external_id"] == learner.user_id
+
+
+async def test_a_question_asked_again_stays_in_its_open_poll(bot: RunningBot, make_learner: MakeLearner) -> None:
+    """A command while a poll is open: the answer ends with the question as text, no poll is
+    doubled; only when the poll is more than a few messages up does a new one replace it."""
+    learner = await make_learner()
+    room_id = await learner.open_dm(bot.user_id, encrypted=False)
+    conversation = Conversation(learner, room_id)
+    poll, _ = await conversation.next_poll()
+    await conversation.answer_poll(poll, 1)
+    role_poll, _ = await conversation.next_poll()
+    question = poll_question(role_poll)
+    assert "Welche Rolle" in question
+    options = "\n".join(f"{n}. {label}" for n, (_, label) in enumerate(poll_answers(role_poll), 1))
+    for command in ("status", "hilfe", "status"):
+        await conversation.say(command)
+        text = await conversation.next_text()
+        assert conversation.seen[-1].source["content"]["msgtype"] == "m.notice"
+        assert text.rstrip().endswith(question + "\n\n" + options)
+    await conversation.say("hilfe")
+    new_poll, before = await conversation.next_poll()
+    assert len(before) == 1
+    assert question not in before[0]
+    assert new_poll.event_id != role_poll.event_id
+    assert poll_question(new_poll) == question
+    await conversation.until_polls_ended()  # the old poll is ended once the room is quiet
+    # The open poll is still the one to answer after its question was repeated in text.
+    await conversation.say("status")
+    _, texts = await conversation.next_poll()
+    assert conversation.open_poll is new_poll
+    assert question in texts[-1]
+    await conversation.answer_poll(new_poll, 1)
+    poll, _ = await conversation.next_poll()
+    assert "Welche Themen" in text_of(poll)
 
 
 async def test_invite_from_another_server_is_declined(

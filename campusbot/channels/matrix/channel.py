@@ -50,11 +50,12 @@ from campusbot.channels.matrix.render import (
     parse_poll_response,
     poll_end_content,
     poll_start_content,
+    question_text,
 )
 from campusbot.config import MatrixSettings, Settings
 from campusbot.core.clock import Clock
 from campusbot.core.hr_reports import HrReports
-from campusbot.core.messages import ChannelName, ChoiceMessage, FileMessage, Incoming, TextMessage
+from campusbot.core.messages import ChannelName, ChoiceMessage, FileMessage, Incoming, Option, TextMessage
 from campusbot.core.ports import OutboxItem, Store
 from campusbot.core.tenants import TenantPolicy
 from campusbot.core.turns import TurnService
@@ -85,6 +86,9 @@ OUTBOX_BATCH = 200
 IDLE_LOOK_S = 5.0  # how often the sender reads the outbox when nothing woke it
 POLL_END_DELAY_S = 0.5  # an answered poll is ended once the room has been quiet this long
 POLL_END_MAX_DEFER = timedelta(seconds=5)
+# A question asked again while its poll is still open and at most this many bot messages up is
+# repeated as text under the reply instead of as a new poll: the open poll stays answerable.
+REASK_AS_TEXT_WITHIN = 3
 PENDING_DECRYPTION_TTL = timedelta(hours=1)
 
 
@@ -140,6 +144,8 @@ class MatrixChannel:
         self._polls_to_end: list[tuple[str, str, int, datetime]] = []  # room, poll event, outbox id, since
         self._pending: list[_PendingDecryption] = []
         self._open_polls: dict[str, str] = {}
+        self._open_choice: dict[str, tuple[str, str, tuple[Option, ...]]] = {}  # room -> the open poll's question
+        self._sent_since_poll: dict[str, int] = {}  # room -> bot messages sent after its open poll
         self._known_devices: dict[str, set[str]] = {}
         self._joining: dict[str, int] = {}  # room id -> when the bot joined it (ms), until its first sync
         self.ready = asyncio.Event()
@@ -457,15 +463,22 @@ class MatrixChannel:
         blocked: set[str] = set()
         delivered: list[int] = []
         next_wait = IDLE_LOOK_S
-        for item in items:
-            if item.address in blocked:
+        merged: set[int] = set()
+        for index, item in enumerate(items):
+            if item.address in blocked or item.id in merged:
                 continue  # keep each room's messages in order
             if item.address in self._joining:
                 blocked.add(item.address)  # just joined: the room's state comes with the next sync
                 continue
-            retry_after = await self._send(item)
+            follower = items[index + 1] if index + 1 < len(items) else None
+            repeats = follower is not None and isinstance(item.message, TextMessage) and self._repeats_open_poll(follower, item.address)
+            also = follower if repeats else None
+            retry_after = await self._send(item, also)
             if retry_after is None:
                 delivered.append(item.id)
+                if also is not None:
+                    delivered.append(also.id)
+                    merged.add(also.id)
                 continue
             with self._store.transaction() as tx:
                 tx.mark_failed(item.id, self._clock.now() + timedelta(seconds=retry_after))
@@ -480,15 +493,26 @@ class MatrixChannel:
         self._outbox_clean = not blocked and not full
         return 0.0 if full else next_wait
 
-    async def _send(self, item: OutboxItem) -> float | None:
-        """Send one outbox item; None when sent, else seconds until it may be retried."""
+    def _repeats_open_poll(self, item: OutboxItem, room_id: str) -> bool:
+        """Is this the question of the room's open poll again, asked just a few messages below it?"""
+        message = item.message
+        return (
+            item.address == room_id
+            and isinstance(message, ChoiceMessage)
+            and self._open_choice.get(room_id) == (message.choice_id, message.prompt, message.options)
+            and self._sent_since_poll.get(room_id, REASK_AS_TEXT_WITHIN) < REASK_AS_TEXT_WITHIN
+        )
+
+    async def _send(self, item: OutboxItem, also: OutboxItem | None = None) -> float | None:
+        """Send one outbox item (with ``also``, a repeated question, in the same event);
+        None when sent, else seconds until it may be retried."""
         room_id = item.address
         room = self.client.rooms.get(room_id)
         try:
             if room is not None and room.encrypted and not room.members_synced:
                 await self.client.joined_members(room_id)
             self._note_new_devices(room)
-            event_type, content = await self._content_for(item, encrypted=bool(room and room.encrypted))
+            event_type, content = await self._content_for(item, also, encrypted=bool(room and room.encrypted))
             response = await self.client.room_send(
                 room_id, event_type, content, tx_id=f"campusbot-{item.id}", ignore_unverified_devices=True,
             )
@@ -500,13 +524,17 @@ class MatrixChannel:
             log.exception("matrix: cannot send outbox %s to %s", item.id, room_id)
             return self._backoff(item)
         if isinstance(response, RoomSendResponse):
-            if event_type == POLL_START:
+            if event_type == POLL_START and isinstance(item.message, ChoiceMessage):
                 # The new question goes out first; the old poll is ended once the room is quiet.
                 previous = self._open_polls.get(room_id)
                 self._open_polls[room_id] = response.event_id
+                self._open_choice[room_id] = (item.message.choice_id, item.message.prompt, item.message.options)
+                self._sent_since_poll[room_id] = 0
                 self._save_open_polls()
                 if previous is not None and previous != response.event_id:  # a resend gets the same event back
                     self._polls_to_end.append((room_id, previous, item.id, self._clock.now()))
+            else:
+                self._sent_since_poll[room_id] = self._sent_since_poll.get(room_id, REASK_AS_TEXT_WITHIN) + 1
             return None
         retry_ms = getattr(response, "retry_after_ms", None)
         log.warning("matrix: outbox %s not sent: %s %s", item.id, getattr(response, "status_code", ""), getattr(response, "message", ""))
@@ -535,11 +563,15 @@ class MatrixChannel:
             # A poll left open is harmless: its answers no longer match the current question.
             log.info("matrix: could not end poll %s: %s", poll_event_id, response)
 
-    async def _content_for(self, item: OutboxItem, *, encrypted: bool) -> tuple[str, dict[str, Any]]:
+    async def _content_for(self, item: OutboxItem, also: OutboxItem | None, *, encrypted: bool) -> tuple[str, dict[str, Any]]:
         message = item.message
         if isinstance(message, TextMessage):
+            if also is not None and isinstance(also.message, ChoiceMessage):
+                return "m.room.message", notice_content(message.text + "\n\n" + question_text(also.message))
             return "m.room.message", notice_content(message.text)
         if isinstance(message, ChoiceMessage):
+            if self._repeats_open_poll(item, item.address):
+                return "m.room.message", notice_content(question_text(message))
             return POLL_START, poll_start_content(message)
         if isinstance(message, FileMessage):
             return "m.room.message", await self._upload(message, encrypted=encrypted)

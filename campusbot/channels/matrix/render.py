@@ -62,6 +62,11 @@ def notice_content(text: str) -> dict[str, Any]:
     }
 
 
+def question_text(choice: ChoiceMessage) -> str:
+    """A question with numbered options, in light markup: for typed answers."""
+    return choice.prompt + "\n\n" + "\n".join(f"{o.key}. {o.label}" for o in choice.options)
+
+
 def poll_start_content(choice: ChoiceMessage) -> dict[str, Any]:
     question = plain_text(choice.prompt)
     fallback = question + "\n" + "\n".join(f"{o.key}. {o.label}" for o in choice.options)
