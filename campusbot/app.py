@@ -22,6 +22,8 @@ from campusbot.i18n import GettextTexts
 from campusbot.storage.database import is_current, make_engine, upgrade
 from campusbot.storage.repository import SqlStore
 
+ENROLMENT_CHANNELS = frozenset({"telegram"})
+
 
 @dataclass(frozen=True, slots=True)
 class Core:
@@ -91,5 +93,9 @@ def build_core(
         settings.schedule.timezone,
     )
     hr = HrNotices(catalog, texts)
-    turns = TurnService(store, engine, texts, clock, default_lang=lang, tenants=tenants, issuer=certificates, hr=hr)
+    turns = TurnService(
+        store, engine, texts, clock, default_lang=lang, tenants=tenants, issuer=certificates, hr=hr,
+        # A Telegram account is nobody's by itself: it needs an enrolment or link code.
+        enrolment_channels=ENROLMENT_CHANNELS, link_bot=settings.telegram.username if settings.telegram else None,
+    )
     return Core(catalog, texts, store, engine, turns, clock, PushService(catalog, engine, tenants, clock, hr), tenants)

@@ -6,7 +6,7 @@ import argparse
 import getpass
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from campusbot.app import build_core
     from campusbot.certificates.issuer_keys import IssuerKeys
-    from campusbot.channels.matrix.channel import CHANNEL, MatrixChannel
     from campusbot.core.hr_notices import HrNotices
     from campusbot.core.hr_reports import HrReports
     from campusbot.errors import ConfigError
@@ -98,20 +97,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.config:
         raise ConfigError("campusbot run needs --config FILE (see deploy/campusbot.example.toml)")
     settings = _settings(args)
-    if settings.matrix is None:
-        raise ConfigError(f"{args.config}: key matrix: the [matrix] section is missing")
+    if settings.matrix is None and settings.telegram is None:
+        raise ConfigError(f"{args.config}: key matrix: configure [matrix], [telegram] or both")
     core = build_core(settings)
 
     async def serve() -> None:
-        channel = MatrixChannel(settings, core.turns, core.store, core.clock, HrReports(core.catalog, core.texts, core.clock))
+        channels: dict[str, Any] = {}
+        if settings.matrix is not None:
+            from campusbot.channels.matrix.channel import CHANNEL as MATRIX
+            from campusbot.channels.matrix.channel import MatrixChannel
+
+            reports = HrReports(core.catalog, core.texts, core.clock)
+            channels[MATRIX] = MatrixChannel(settings, core.turns, core.store, core.clock, reports)
+        if settings.telegram is not None:
+            from campusbot.channels.telegram.channel import CHANNEL as TELEGRAM
+            from campusbot.channels.telegram.channel import TelegramChannel
+
+            channels[TELEGRAM] = TelegramChannel(settings, core.turns, core.store, core.clock, core.texts)
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             if task is not None:
                 loop.add_signal_handler(signum, task.cancel)
+
+        def poke(names: Collection[str]) -> None:
+            for name in names:
+                if name in channels:
+                    channels[name].poke()
+
         scheduler = SchedulerRunner(
             core.store, core.pushes, batch_size=settings.schedule.batch_size, tick_seconds=settings.schedule.tick_seconds,
-            on_enqueued=lambda channels: channel.poke() if CHANNEL in channels else None,
+            on_enqueued=poke,
         )
         if settings.schedule.enabled:
             scheduler.start()
@@ -121,7 +137,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         hr_delivery = HrDelivery(settings, core.store, core.clock, HrNotices(core.catalog, core.texts).text)
         delivery = asyncio.create_task(hr_delivery.run(), name="hr-delivery")
         try:
-            await channel.run()
+            async with asyncio.TaskGroup() as group:
+                for name, channel in channels.items():
+                    group.create_task(channel.run(), name=name)
         except asyncio.CancelledError:
             logging.getLogger("campusbot").info("stopped")
         finally:
@@ -130,6 +148,32 @@ def cmd_run(args: argparse.Namespace) -> int:
             await server.stop()
 
     asyncio.run(serve())
+    return 0
+
+
+def cmd_enroll_code(args: argparse.Namespace) -> int:
+    """Print one-time enrolment codes for a municipality (for Telegram; HR hands them out)."""
+    from datetime import UTC, datetime, timedelta
+
+    from campusbot.app import build_core
+    from campusbot.core.enrolment import code_hash, new_code
+    from campusbot.errors import ConfigError
+
+    settings = _settings(args)
+    tenant = next((t for t in settings.tenants if t.id == args.tenant), None)
+    if tenant is None:
+        known = ", ".join(t.id for t in settings.tenants) or "none configured"
+        raise ConfigError(f"{args.config or 'configuration'}: key tenants: no tenant {args.tenant!r} (known: {known})")
+    core = build_core(settings, database_url=_database_url(args, settings))
+    now = datetime.now(UTC)
+    expires = now + timedelta(days=args.days)
+    codes = [new_code() for _ in range(args.count)]
+    with core.store.transaction() as tx:
+        for code in codes:
+            tx.save_enrolment_code(code_hash(code), tenant.id, None, now, expires)
+    print(f"{len(codes)} code(s) for {tenant.name}, each valid once until {expires.date().isoformat()}:", file=sys.stderr)
+    for code in codes:
+        print(code)
     return 0
 
 
@@ -206,8 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--lang", choices=["de", "en"], help="language of a new learner")
     chat.set_defaults(func=cmd_chat)
 
-    run = sub.add_parser("run", help="run the bot on Matrix (needs --config)", parents=[common])
+    run = sub.add_parser("run", help="run the bot on Matrix and/or Telegram (needs --config)", parents=[common])
     run.set_defaults(func=cmd_run)
+
+    enroll = sub.add_parser("enroll-code", help="one-time codes that enrol employees on Telegram", parents=[common])
+    enroll.add_argument("--tenant", required=True, help="the municipality's id from [[tenants]]")
+    enroll.add_argument("--count", type=int, default=1, choices=range(1, 1001), metavar="N", help="how many codes (1-1000)")
+    enroll.add_argument("--days", type=int, default=30, choices=range(1, 366), metavar="DAYS", help="valid for (default 30)")
+    enroll.add_argument("--db", metavar="PATH_OR_URL", help="SQLite file or database URL")
+    enroll.set_defaults(func=cmd_enroll_code)
 
     content = sub.add_parser("content", help="work with the content under dialogs/")
     content_sub = content.add_subparsers(dest="content_command", required=True)
@@ -244,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # nio's debug output can carry request details; it never goes below WARNING.
     logging.getLogger("nio").setLevel(logging.WARNING)
+    # httpx logs every request URL at INFO, and Telegram's URLs carry the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         result: int = args.func(args)
     except CampusbotError as exc:

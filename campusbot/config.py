@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -100,6 +101,22 @@ class MatrixSettings(_Section):
         return self
 
 
+class TelegramSettings(_Section):
+    """The Telegram bot: its token from @BotFather, and its username for the links learners get."""
+
+    token: SecretStr
+    username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")]
+    api_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+[^/\s]$")] = "https://api.telegram.org"
+    poll_timeout: Annotated[int, Field(ge=0, le=60)] = 30  # seconds a getUpdates long poll waits
+
+    @field_validator("token")
+    @classmethod
+    def _looks_like_a_token(cls, value: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"\d+:[A-Za-z0-9_-]{20,}", value.get_secret_value()):
+            raise ValueError("telegram.token must be a bot token as @BotFather gives it (digits, a colon, then 20 or more characters)")
+        return value
+
+
 BUNDESLAENDER = ("BW", "BY", "BE", "BB", "HB", "HH", "HE", "MV", "NI", "NW", "RP", "SL", "SN", "ST", "SH", "TH")
 
 
@@ -157,6 +174,7 @@ class Settings(_Section):
     web: WebSettings = WebSettings()
     smtp: SmtpSettings = SmtpSettings()
     matrix: MatrixSettings | None = None
+    telegram: TelegramSettings | None = None
     tenants: list[TenantSettings] = []
 
     def tenant_of(self, user_id: str) -> TenantSettings | None:

@@ -59,6 +59,11 @@ class EraseRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkRequested:
+    """The learner wants to use another messenger too: they get a one-time link code."""
+
+
+@dataclass(frozen=True, slots=True)
 class Reviewed:
     """A quiz item was answered: its spaced-repetition card is to be updated."""
 
@@ -66,7 +71,7 @@ class Reviewed:
     correct: bool
 
 
-Effect = Achievement | ExportRequested | EraseRequested | Reviewed
+Effect = Achievement | ExportRequested | EraseRequested | Reviewed | LinkRequested
 
 
 @dataclass(slots=True)
@@ -91,6 +96,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "erase": ("loeschen", "daten loeschen", "alles loeschen", "delete", "erase", "delete my data"),
     "menu": ("menue", "menu", "hauptmenue", "main menu"),
     "exam": ("pruefung", "abschlusspruefung", "exam", "final exam"),
+    "link": ("telegram", "telegram verknuepfen", "mit telegram verknuepfen", "konto verknuepfen", "link telegram", "link account"),
     "settings": (
         "einstellungen", "settings", "lernzeit", "lernzeiten", "erinnerungen", "reminders", "benachrichtigungen", "notifications",
     ),
@@ -462,6 +468,7 @@ class DialogEngine:
             "menu": self._cmd_menu,
             "exam": self._cmd_exam,
             "settings": self._cmd_settings,
+            "link": lambda t: t.effects.append(LinkRequested()),
         }
         handlers[command](t)
 

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from campusbot.core.engine import Achievement
+from campusbot.core.enrolment import RedeemedCode
 from campusbot.core.messages import LearnerId, Outgoing
 from campusbot.core.state import LearnerState
 
@@ -26,6 +27,8 @@ class LearnerRecord:
     learner_id: LearnerId
     state: LearnerState
     tenant_id: str | None = None
+    last_seen_at: datetime | None = None  # of the identity the record was found by
+    unreachable: bool = False  # that identity refused delivery (a blocked Telegram bot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,26 @@ class Transaction(Protocol):
         ...
 
     def identities(self, learner_id: LearnerId) -> list[Identity]: ...
+
+    def add_identity(self, learner_id: LearnerId, identity: Identity, now: datetime) -> None:
+        """Another account of the same learner (linked by a code): one plan, one progress."""
+        ...
+
+    def touch_identity(self, channel: str, external_id: str, now: datetime) -> None:
+        """The learner wrote through this identity: it is reachable, and the latest one used."""
+        ...
+
+    def mark_unreachable(self, channel: str, address: str, now: datetime) -> None:
+        """The network refuses delivery to this address for good; the scheduler skips it."""
+        ...
+
+    def save_enrolment_code(
+        self, code_hash: str, tenant_id: str | None, learner_id: LearnerId | None, now: datetime, expires_at: datetime,
+    ) -> None: ...
+
+    def redeem_enrolment_code(self, code_hash: str, now: datetime) -> RedeemedCode | None:
+        """Use up a valid code; None if it is unknown, used or expired."""
+        ...
 
     def personal_data(self, learner_id: LearnerId) -> dict[str, Any]:
         """Every row about the learner, as plain data for an export."""

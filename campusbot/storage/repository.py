@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from campusbot.core.engine import Achievement
+from campusbot.core.enrolment import RedeemedCode
 from campusbot.core.messages import LearnerId, Outgoing, decode_message, encode_message
 from campusbot.core.ports import (
     AgendaKey,
@@ -41,10 +42,11 @@ _cursor = Base.metadata.tables["channel_cursor"]
 _due = Base.metadata.tables["due_work"]
 _card = Base.metadata.tables["review_card"]
 _hr = Base.metadata.tables["hr_notice"]
+_code = Base.metadata.tables["enrolment_code"]
 
 # The statements of a turn are built once: building them costs more than running them on SQLite.
 _FIND_LEARNER = (
-    select(_identity.c.learner_id, _state.c.data, _learner.c.tenant_id)
+    select(_identity.c.learner_id, _state.c.data, _learner.c.tenant_id, _identity.c.last_seen_at, _identity.c.unreachable_at)
     .join(_state, _state.c.learner_id == _identity.c.learner_id)
     .join(_learner, _learner.c.id == _identity.c.learner_id)
     .where(_identity.c.channel == bindparam("channel"), _identity.c.external_id == bindparam("external_id"))
@@ -85,8 +87,8 @@ _LEARNERS = (
 _LEARNERS_LOCKED = _LEARNERS.with_for_update(of=_state, skip_locked=True)
 _ADDRESSES = (
     select(_identity.c.learner_id, _identity.c.channel, _identity.c.address)
-    .where(_identity.c.learner_id.in_(bindparam("ids", expanding=True)))
-    .order_by(_identity.c.learner_id, _identity.c.id)
+    .where(_identity.c.learner_id.in_(bindparam("ids", expanding=True)), _identity.c.unreachable_at.is_(None))
+    .order_by(_identity.c.learner_id, _identity.c.last_seen_at.asc().nulls_first(), _identity.c.id)
 )
 _DUE_REVIEWS = (
     select(_card.c.learner_id, _card.c.item_id)
@@ -143,20 +145,54 @@ class SqlTransaction:
         row = self._connection.execute(query, {"channel": channel, "external_id": external_id}).first()
         if row is None:
             return None
-        return LearnerRecord(LearnerId(row.learner_id), LearnerState.from_dict(json.loads(row.data)), row.tenant_id)
+        return LearnerRecord(
+            LearnerId(row.learner_id), LearnerState.from_dict(json.loads(row.data)), row.tenant_id, row.last_seen_at,
+            row.unreachable_at is not None,
+        )
 
     def create_learner(self, identity: Identity, state: LearnerState, now: datetime, tenant_id: str | None = None) -> LearnerId:
-        learner_id = self._connection.execute(
+        learner_id = LearnerId(self._connection.execute(
             insert(_learner).values(created_at=now, tenant_id=tenant_id).returning(_learner.c.id)
-        ).scalar_one()
+        ).scalar_one())
+        self.add_identity(learner_id, identity, now)
+        self._connection.execute(insert(_state).values(learner_id=learner_id, data=_dump(state), updated_at=now))
+        return learner_id
+
+    def add_identity(self, learner_id: LearnerId, identity: Identity, now: datetime) -> None:
         self._connection.execute(
             insert(_identity).values(
                 learner_id=learner_id, channel=identity.channel, external_id=identity.external_id,
-                address=identity.address, created_at=now,
+                address=identity.address, created_at=now, last_seen_at=now,
             )
         )
-        self._connection.execute(insert(_state).values(learner_id=learner_id, data=_dump(state), updated_at=now))
-        return LearnerId(learner_id)
+
+    def touch_identity(self, channel: str, external_id: str, now: datetime) -> None:
+        self._connection.execute(
+            update(_identity).where(_identity.c.channel == channel, _identity.c.external_id == external_id)
+            .values(last_seen_at=now, unreachable_at=None)
+        )
+
+    def mark_unreachable(self, channel: str, address: str, now: datetime) -> None:
+        self._connection.execute(
+            update(_identity).where(_identity.c.channel == channel, _identity.c.address == address).values(unreachable_at=now)
+        )
+
+    def save_enrolment_code(
+        self, code_hash: str, tenant_id: str | None, learner_id: LearnerId | None, now: datetime, expires_at: datetime,
+    ) -> None:
+        self._connection.execute(
+            insert(_code).values(code_hash=code_hash, tenant_id=tenant_id, learner_id=learner_id, created_at=now, expires_at=expires_at)
+        )
+
+    def redeem_enrolment_code(self, code_hash: str, now: datetime) -> RedeemedCode | None:
+        # One UPDATE ... RETURNING: of two processes redeeming the same code, one gets it.
+        row = self._connection.execute(
+            update(_code).where(_code.c.code_hash == code_hash, _code.c.used_at.is_(None), _code.c.expires_at > now)
+            .values(used_at=now).returning(_code.c.tenant_id, _code.c.learner_id)
+        ).first()
+        if row is None:
+            return None
+        return RedeemedCode(row.tenant_id, LearnerId(row.learner_id) if row.learner_id is not None else None)
 
     def save_state(self, learner_id: LearnerId, state: LearnerState, now: datetime) -> None:
         self._connection.execute(_SAVE_STATE, {"lid": learner_id, "data": _dump(state), "now": now})
@@ -251,7 +287,7 @@ class SqlTransaction:
             ).all())
         # Explicit deletes rather than relying on ON DELETE CASCADE alone: the outcome must not
         # depend on a backend's foreign-key setting.
-        for table in (_achievement, _identity, _state, _outbox, _due, _card, _hr):
+        for table in (_achievement, _identity, _state, _outbox, _due, _card, _hr, _code):
             self._connection.execute(delete(table).where(table.c.learner_id == learner_id))
         self._connection.execute(delete(_learner).where(_learner.c.id == learner_id))
         return kept

@@ -53,6 +53,23 @@ class IdentityRow(Base):
     external_id: Mapped[str] = mapped_column(String(255))
     address: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column()
+    # When the learner last wrote through this identity (kept to the day): pushes go to the latest.
+    last_seen_at: Mapped[datetime | None] = mapped_column()
+    # Set when the network refuses delivery for good (a Telegram user blocked the bot).
+    unreachable_at: Mapped[datetime | None] = mapped_column()
+
+
+class EnrolmentCodeRow(Base):
+    """A one-time code: enrolment into a tenant, or (with ``learner_id``) linking another account."""
+
+    __tablename__ = "enrolment_code"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    learner_id: Mapped[int | None] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
 
 
 class LearnerStateRow(Base):
