@@ -33,6 +33,7 @@ from campusbot.storage.rows import Base
 from tests.matrix.conftest import MakeLearner, Register
 from tests.matrix.learner import LearnerClient, poll_answers, poll_question, text_of
 from tests.matrix.synapse import Account, Synapse
+from tests.scenario import Said, journey
 from tests.test_matrix_render import _Tags, spec_validator
 
 POLL_START = "org.matrix.msc3381.poll.start"
@@ -147,12 +148,12 @@ class Conversation:
 
 
 def assert_events_are_spec_valid(events: list[Event]) -> None:
-    notice = spec_validator("m.room.message$m.notice.yaml")
+    validators = {kind: spec_validator(f"m.room.message${kind}.yaml") for kind in ("m.notice", "m.file")}
     for event in events:
         source: dict[str, Any] = dict(event.source)
         if source.get("type") == "m.room.message":
             source.setdefault("room_id", "!r:localhost")
-            assert list(notice.iter_errors(source)) == [], source
+            assert list(validators[source["content"]["msgtype"]].iter_errors(source)) == [], source
             assert source["content"]["m.mentions"] == {}
         elif source.get("type") == POLL_START:
             poll = source["content"][POLL_START]
@@ -161,55 +162,61 @@ def assert_events_are_spec_valid(events: list[Event]) -> None:
             assert isinstance(source["content"]["org.matrix.msc1767.text"], str)
 
 
-async def journey(conversation: Conversation, catalog: Catalog) -> None:
-    """Greeting, consent, role, interests, the check (polls and typing), plan, one unit, one quiz item."""
-    poll, before = await conversation.next_poll()
-    assert any("campusbot" in t for t in before)
-    assert "Sind Sie damit einverstanden?" in text_of(poll)
-    await conversation.answer_poll(poll, 1)  # unstable poll response, as Element sends it
-    poll, _ = await conversation.next_poll()
-    assert "Welche Rolle" in text_of(poll)
-    await conversation.say("Führungskraft")
-    poll, _ = await conversation.next_poll()
-    assert "Welche Themen" in text_of(poll)
-    await conversation.answer_poll(poll, 2, 7, stable=True)  # the stable form, several answers
-    poll, _ = await conversation.next_poll()
-    await conversation.say("starten")
-    for number in range(1, len(catalog.check.self_assessment) + len(catalog.check.knowledge) + 1):
-        poll, _ = await conversation.next_poll()
-        assert f"Frage {number} von 20" in text_of(poll)
-        if number % 2:
-            await conversation.answer_poll(poll, 2)
-        else:
-            await conversation.say("b")
-    poll, before = await conversation.next_poll()
-    assert any("Ihr Ergebnis" in t for t in before)
-    assert any("Ihr Lernplan" in t and "weil" in t for t in before)
-    await conversation.say("annehmen")
-    poll, _ = await conversation.next_poll()
-    await conversation.answer_poll(poll, 1)  # "Weiter lernen"
-    poll, before = await conversation.next_poll()
-    assert any("Einheit 1 von 3" in t for t in before)
-    await conversation.say("fertig")
-    poll, _ = await conversation.next_poll()
-    assert "Auswertung 1 von" in text_of(poll)
-    await conversation.answer_poll(poll, 4)
-    assert "Überspringen" in await conversation.next_text()
-    await conversation.say("-")
-    poll, _ = await conversation.next_poll()
-    assert "Quizfrage 1 von" in text_of(poll)
-    await conversation.answer_poll(poll, 1)
-    assert (await conversation.next_text()).startswith(("Richtig!", "Leider nicht"))
-    # Every answered poll is ended (bounded wait: the bot ends them once the room is quiet).
+@dataclass
+class MatrixLearner:
+    """The shared journey's learner (tests/scenario.py) in a DM: taps are poll responses,
+    in turn the unstable form Element sends and the stable one."""
+
+    conversation: Conversation
+    responses: int = 0
+
+    async def open(self) -> None:
+        """The DM is open already: the bot greets on joining it."""
+
+    async def say(self, text: str) -> None:
+        await self.conversation.say(text)
+
+    async def choose(self, *numbers: int) -> None:
+        poll = self.conversation.open_poll
+        assert poll is not None, "no poll to answer"
+        self.responses += 1
+        await self.conversation.answer_poll(poll, *numbers, stable=self.responses % 2 == 0)
+
+    async def next(self) -> Said:
+        conversation = self.conversation
+        while True:
+            [event] = await conversation.learner.wait_for_messages(conversation.room_id, 1, timeout=20)
+            conversation.seen.append(event)
+            if getattr(event, "type", "") != POLL_END:
+                break
+        if isinstance(event, UnknownEvent) and event.type == POLL_START:
+            conversation.open_poll = event
+            return Said(poll_question(event), tuple(label for _, label in poll_answers(event)))
+        content = event.source.get("content", {})
+        if content.get("msgtype") == "m.file":
+            return Said(text_of(event), filename=content["filename"])
+        open_poll = conversation.open_poll
+        if open_poll is not None and poll_question(open_poll) in text_of(event):
+            return Said(text_of(event), tuple(label for _, label in poll_answers(open_poll)))
+        return Said(text_of(event))
+
+
+async def matrix_journey(conversation: Conversation, catalog: Catalog) -> None:
+    """The shared journey, then what only Matrix has: every answered poll is ended (bounded
+    wait: the bot ends them once the room is quiet), and every event is valid by the spec."""
+    learner = MatrixLearner(conversation)
+    files = await journey(learner, catalog)
+    assert learner.responses > 10
     await conversation.until_polls_ended()
     assert conversation.unended_polls() == set()
     assert_events_are_spec_valid(conversation.seen)
+    assert {f.filename for f in files} == {"pflichtschulung-pflicht-datenschutz.pdf", "pflichtschulung-pflicht-datenschutz.credential.json"}
 
 
 async def test_journey_in_a_plain_dm(bot: RunningBot, make_learner: MakeLearner, catalog: Catalog) -> None:
     learner = await make_learner()
     room_id = await learner.open_dm(bot.user_id, encrypted=False)
-    await journey(Conversation(learner, room_id), catalog)
+    await matrix_journey(Conversation(learner, room_id), catalog)
 
 
 async def test_journey_in_an_encrypted_dm_with_a_cross_signed_bot(bot: RunningBot, make_learner: MakeLearner, catalog: Catalog) -> None:
@@ -217,7 +224,7 @@ async def test_journey_in_an_encrypted_dm_with_a_cross_signed_bot(bot: RunningBo
     room_id = await learner.open_dm(bot.user_id, encrypted=True)
     assert await learner.verify_cross_signing(bot.user_id, bot.channel.client.device_id or "")
     conversation = Conversation(learner, room_id)
-    await journey(conversation, catalog)
+    await matrix_journey(conversation, catalog)
     # The learner really received encrypted events (nio marks decrypted events).
     assert all(getattr(e, "decrypted", False) for e in conversation.seen)
 

@@ -52,7 +52,7 @@ class RunningTelegram:
     api: FakeBotApi
     core: Core
     channel: TelegramChannel
-    clock: RunningClock
+    clock: RunningClock | None = None  # when the test may move the core's clock
 
     def enrolment_code(self, tenant_id: str = TENANT.id, *, days: int = 30) -> str:
         now = self.core.clock.now()
@@ -75,7 +75,9 @@ async def api() -> AsyncIterator[FakeBotApi]:
 
 
 @contextlib.asynccontextmanager
-async def running_telegram(api: FakeBotApi, core: Core, settings: Settings, clock: RunningClock) -> AsyncIterator[RunningTelegram]:
+async def running_telegram(
+    api: FakeBotApi, core: Core, settings: Settings, clock: RunningClock | None = None,
+) -> AsyncIterator[RunningTelegram]:
     channel = TelegramChannel(settings, core.turns, core.store, core.clock, core.texts)
     task = asyncio.create_task(channel.run())
     ready = asyncio.create_task(channel.ready.wait())

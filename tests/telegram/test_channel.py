@@ -70,6 +70,7 @@ async def test_a_code_works_once_and_not_after_it_expired(telegram: RunningTeleg
     await api.wait_for(lambda: len(api.sent(3002)) == 1)
     assert "nicht gültig" in plain(api.sent(3002)[0].text or "")
     expired = telegram.enrolment_code(days=1)
+    assert telegram.clock is not None
     telegram.clock.advance(timedelta(days=2))
     api.send_text(3003, expired)
     await api.wait_for(lambda: len(api.sent(3003)) == 1)

@@ -1,0 +1,1 @@
+"""campusbot on Telegram (python-telegram-bot)."""
