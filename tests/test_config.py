@@ -46,9 +46,13 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
 def test_the_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parent.parent / "deploy" / "campusbot.example.toml"
     # Secrets come from the environment, as the example file says.
-    settings = load_settings(example, environ={"CAMPUSBOT_MATRIX__PASSWORD": "from-the-environment"})
+    settings = load_settings(example, environ={
+        "CAMPUSBOT_MATRIX__PASSWORD": "from-the-environment", "CAMPUSBOT_TELEGRAM__TOKEN": "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11",
+    })
     assert settings.bot.default_language == "de"
     assert settings.matrix is not None
+    assert settings.telegram is not None
+    assert settings.telegram.username == "musterstadt_campusbot"
     assert settings.tenant_of("@anna:musterstadt.de") is not None
     assert settings.tenant_of("@mallory:evil.example") is None
 
@@ -119,3 +123,17 @@ def test_a_tenant_with_an_unknown_mandatory_training_is_refused(tmp_path: Path) 
     settings = load_settings(path, environ={})
     with pytest.raises(ConfigError, match=r"tenants\[0\]\.mandatory: 'datenschutz' is not a mandatory training"):
         build_core(settings, database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+
+
+def test_a_telegram_token_that_is_none_is_refused_without_showing_it(tmp_path: Path) -> None:
+    path = tmp_path / "campusbot.toml"
+    path.write_text('[telegram]\nusername = "x_bot"\n')
+    with pytest.raises(ConfigError, match=r"key telegram\.token \(or CAMPUSBOT_TELEGRAM__TOKEN\)"):
+        load_settings(path, environ={})
+    with pytest.raises(ConfigError, match="as @BotFather gives it") as error:
+        load_settings(path, environ={"CAMPUSBOT_TELEGRAM__TOKEN": "not-a-token-but-a-secret"})
+    assert "not-a-token-but-a-secret" not in str(error.value)
+    with pytest.raises(ConfigError, match=r"key telegram\.username"):
+        load_settings(path, environ={
+            "CAMPUSBOT_TELEGRAM__TOKEN": "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11", "CAMPUSBOT_TELEGRAM__USERNAME": "@x",
+        })

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 from campusbot.app import build_core
@@ -11,6 +12,7 @@ from campusbot.channels.memory import MemoryChannel
 from campusbot.config import Settings, TenantSettings
 from campusbot.content.catalog import Catalog
 from campusbot.core.clock import FixedClock
+from campusbot.core.enrolment import code_hash
 from campusbot.core.hr_reports import HrReports
 from campusbot.core.messages import FileMessage, TextMessage
 from campusbot.core.tenants import TenantPolicy
@@ -59,3 +61,28 @@ def test_summary_suppresses_a_group_of_four_and_shows_a_group_of_five(
     assert sorted(r[0] for r in rows[1:]) == [f"Person {n}" for n in range(9)]
     assert {r[2] for r in rows[1:]} == {"Teilnahmebestätigung"}
     core.store.engine.dispose()
+
+
+def test_hr_members_get_invitation_codes_that_enrol_into_their_municipality(
+    tmp_path: Path, db_url: str, clock: FixedClock, catalog: Catalog, texts: GettextTexts,
+) -> None:
+    core = build_core(Settings(data_dir=tmp_path), clock=clock, database_url=db_url, catalog=catalog, texts=texts)
+    reports = HrReports(catalog, texts, clock)
+    with core.store.transaction() as tx:
+        [answer] = reports.handle(tx, KREIS, frozenset({HR}), HR, "Einladungscodes 3") or []
+        [refused] = reports.handle(tx, KREIS, frozenset({HR}), "@someone:kreis.example", "einladungscodes") or []
+        [too_many] = reports.handle(tx, KREIS, frozenset({HR}), HR, "codes 500") or []
+    assert isinstance(answer, TextMessage)
+    codes = re.findall(r"^- ([A-Z2-9]{5}-[A-Z2-9]{5})$", answer.text, re.MULTILINE)
+    assert len(set(codes)) == 3
+    assert "Landkreis Beispiel" in answer.text
+    assert "23.12.2026" in answer.text  # valid for 30 days
+    assert isinstance(refused, TextMessage)
+    assert "nur für Mitglieder der Personalstelle" in refused.text
+    assert isinstance(too_many, TextMessage)
+    assert "1 bis 50" in too_many.text
+    with core.store.transaction() as tx:
+        redeemed = [tx.redeem_enrolment_code(code_hash(code), clock.now()) for code in codes]
+        again = tx.redeem_enrolment_code(code_hash(codes[0]), clock.now())
+    assert [r.tenant_id if r else None for r in redeemed] == ["kreis"] * 3
+    assert again is None

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from campusbot.content.catalog import Catalog
 from campusbot.core.clock import Clock
+from campusbot.core.enrolment import code_hash, new_code
 from campusbot.core.messages import FileMessage, Outgoing, TextMessage
 from campusbot.core.ports import Transaction
 from campusbot.core.pushes import HR_MANDATORY_OVERDUE
@@ -28,8 +29,11 @@ COMMANDS = {
     "overdue": ("ueberfaellig", "ueberfaellige", "overdue"),
     "summary": ("zusammenfassung", "monatsbericht", "summary"),
     "export": ("export", "csv", "csv export"),
+    "codes": ("einladungscodes", "einladungscode", "codes", "code", "invitation codes"),
     "help": ("hilfe", "help"),
 }
+MAX_CODES = 50  # per request; more come from 'campusbot enroll-code'
+CODE_VALIDITY = timedelta(days=30)
 _MONTH = re.compile(r"(\d{4})-(\d{2})$")
 
 
@@ -64,7 +68,22 @@ class HrReports:
             return [TextMessage(self.summary(tx, tenant.id, *month))]
         if command == "export":
             return [self.export(tx, tenant.id)]
+        if command == "codes":
+            count = int(argument) if argument.isdigit() else 1 if not argument else 0
+            if not 1 <= count <= MAX_CODES:
+                return [TextMessage(self._t("hr.bad_count", most=MAX_CODES))]
+            return [TextMessage(self.codes(tx, tenant, count))]
         return [TextMessage(self._t("hr.help"))]
+
+    def codes(self, tx: Transaction, tenant: TenantPolicy, count: int) -> str:
+        """One-time codes that enrol employees of the tenant on Telegram (only their hashes are kept)."""
+        now = self._clock.now()
+        codes = [new_code() for _ in range(count)]
+        for code in codes:
+            tx.save_enrolment_code(code_hash(code), tenant.id, None, now, now + CODE_VALIDITY)
+        until = (now + CODE_VALIDITY).strftime("%d.%m.%Y")
+        lines = "\n".join(f"- {code}" for code in codes)
+        return self._t("hr.codes", count=count, tenant=tenant.name, until=until) + "\n" + lines
 
     def _t(self, key: str, **values: object) -> str:
         return self._texts("de", key, **values)

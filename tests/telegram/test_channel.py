@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 
+import icalendar
 from sqlalchemy import select
 
 from campusbot.channels.memory import MemoryChannel
@@ -99,6 +100,9 @@ async def test_a_learner_links_telegram_from_another_channel_and_keeps_one_progr
     assert "Rolle" in status.text or "Fortschritt" in status.text
     assert telegram.count("learner") == 1
     assert telegram.count("identity") == 2
+    with core.store.transaction() as tx:  # pushes go to the messenger used last
+        [reach] = tx.scheduled_learners([LearnerId(1)]).values()
+    assert (reach.channel, reach.address) == ("telegram", "4001")
     # The link code was for one use only.
     telegram.api.send_text(4002, code)
     await telegram.api.wait_for(lambda: len(telegram.api.sent(4002)) == 1)
@@ -166,3 +170,24 @@ async def test_learner_text_is_escaped_in_html(telegram: RunningTelegram) -> Non
     assert "<b>Erika</b> & <i>Co" in said.text
     raw = api.sent(8001)[learner.read - 1].text or ""
     assert "&lt;b&gt;Erika&lt;/b&gt; &amp; &lt;i&gt;Co" in raw
+
+
+async def test_a_tutorial_reminder_arrives_with_its_calendar_file(telegram: RunningTelegram, catalog: Catalog) -> None:
+    api, core = telegram.api, telegram.core
+    learner = TelegramLearner(api, 9101, code=telegram.enrolment_code())
+    await learner.open()
+    await question(learner)
+    tutorial = next(t for t in catalog.tutorials if t.id == "datenschutz-sprechstunde-2026-12")
+    with core.store.transaction() as tx:
+        [scheduled] = tx.scheduled_learners([LearnerId(1)]).values()
+        reminder = core.engine.tutorial_reminder(scheduled.state, tutorial, core.clock.now(), soon=False)
+        tx.enqueue(LearnerId(1), scheduled.channel, scheduled.address, reminder, core.clock.now())
+    telegram.channel.poke()
+    document = await api.wait_for(lambda: next((m for m in api.sent(9101) if m.kind == "document"), None))
+    assert document.filename == f"{tutorial.id}.ics"
+    assert document.mime_type == "text/calendar"
+    assert document.data is not None
+    event = icalendar.Calendar.from_ical(document.data).walk("VEVENT")[0]
+    assert event.decoded("DTSTART").astimezone(UTC) == tutorial.starts_at.astimezone(UTC)
+    text = plain(api.sent(9101)[-2].text or "")
+    assert str(tutorial.join_url) in text
