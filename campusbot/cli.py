@@ -142,6 +142,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                     group.create_task(channel.run(), name=name)
         except asyncio.CancelledError:
             logging.getLogger("campusbot").info("stopped")
+        except ExceptionGroup as failed:
+            known = failed.subgroup(CampusbotError)
+            if known is None:
+                raise
+            raise known.exceptions[0] from None  # one clear message, as from a single channel
         finally:
             delivery.cancel()
             scheduler.stop()

@@ -44,13 +44,18 @@ class DueWork:
 
 @dataclass(frozen=True, slots=True)
 class ScheduledLearner:
-    """A learner as the scheduler sees them: state, municipality and where to reach them."""
+    """A learner as the scheduler sees them: state, municipality and where to reach them
+    (channel and address are empty when no messenger takes messages for them: blocked)."""
 
     learner_id: LearnerId
     tenant_id: str | None
     state: LearnerState
     channel: str
     address: str
+
+    @property
+    def reachable(self) -> bool:
+        return bool(self.address)
 
 
 @dataclass(frozen=True, slots=True)

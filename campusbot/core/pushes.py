@@ -73,10 +73,15 @@ class PushService:
             state = states.setdefault(learner.learner_id, learner.state)
             tenant = self._tenants.get(learner.tenant_id)
             try:
-                messages = self._handle(tx, work, learner, state, tenant, now, reviews.get(learner.learner_id, []))
+                # A learner no messenger takes messages for (they blocked the bot) gets nothing; their
+                # rows move on as if handled. Overdue mandatory trainings still reach HR.
+                handle = learner.reachable or work.kind == MANDATORY
+                messages = self._handle(tx, work, learner, state, tenant, now, reviews.get(learner.learner_id, [])) if handle else []
             except Exception:
                 # One broken learner must not stop everyone else's pushes; the row moves on.
                 log.exception("due work %s (%s %s) for learner %s failed", work.id, work.kind, work.ref, work.learner_id)
+                messages = []
+            if not learner.reachable:
                 messages = []
             if messages:
                 state.last_unsolicited_on = self._agenda.local_date(now).isoformat()

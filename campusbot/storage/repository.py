@@ -351,10 +351,9 @@ class SqlTransaction:
         result: dict[LearnerId, ScheduledLearner] = {}
         query = _LEARNERS_LOCKED if self._dialect == "postgresql" else _LEARNERS
         for row in self._connection.execute(query, {"ids": ids}):
-            if row.id in reach:
-                channel, address = reach[row.id]
-                state = LearnerState.from_dict(json.loads(row.data))
-                result[LearnerId(row.id)] = ScheduledLearner(LearnerId(row.id), row.tenant_id, state, channel, address)
+            channel, address = reach.get(row.id, ("", ""))  # none reachable: every messenger refuses them
+            state = LearnerState.from_dict(json.loads(row.data))
+            result[LearnerId(row.id)] = ScheduledLearner(LearnerId(row.id), row.tenant_id, state, channel, address)
         return result
 
     def save_states(self, states: Sequence[tuple[LearnerId, LearnerState]], now: datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, timedelta
 
@@ -43,6 +44,12 @@ async def test_journey_on_telegram_after_enrolment_by_code(telegram: RunningTele
     assert [c["command"] for c in api.commands["en"]][:3] == ["start", "next", "status"]
     assert api.commands[None] == api.commands["de"]
     assert api.commands["en"][1]["description"] == "The next learning unit"
+    # The data export comes as a document too, in the menu's words.
+    await learner.say("/export")
+    export = await api.wait_for(lambda: next((m for m in api.sent(1001) if m.filename == "campusbot-daten.json"), None))
+    assert export.data is not None
+    data = json.loads(export.data)
+    assert data["learner"]["identities"] == [{"channel": "telegram", "external_id": "1001", "address": "1001"}]
 
 
 async def test_without_enrolment_the_bot_explains_and_stores_nothing(telegram: RunningTelegram) -> None:
@@ -149,7 +156,16 @@ async def test_a_learner_who_blocked_the_bot_is_unreachable_until_they_write_aga
     await learner.choose(1)
     await api.wait_for(lambda: telegram.count("identity WHERE unreachable_at IS NOT NULL") == 1)
     with core.store.transaction() as tx:
-        assert tx.scheduled_learners([LearnerId(1)]) == {}  # the scheduler sees no address for them
+        [unreachable] = tx.scheduled_learners([LearnerId(1)]).values()
+    assert not unreachable.reachable  # the scheduler sees no address for them
+    # A push that comes due now is skipped without a message, and the row moves on.
+    with core.store.transaction() as tx:
+        tx.set_agendas([(LearnerId(1), {("push", ""): core.clock.now() - timedelta(minutes=1)})])
+    with core.store.transaction() as tx:
+        result = core.pushes.run_batch(tx, 10)
+    assert (result.claimed, result.messages, result.busy) == (1, 0, ())
+    with core.store.transaction() as tx:
+        assert core.pushes.run_batch(tx, 10).claimed == 0  # not claimed again at every tick
     await api.wait_for(lambda: telegram.count("outbox") == 0)  # dropped, not retried forever
     api.unblock(7001)
     await learner.say("status")

@@ -76,3 +76,18 @@ async def test_codes_from_the_command_line_enrol_learners_of_a_running_bot(api: 
     assert "Traceback" not in output
     assert TOKEN not in output  # request URLs carry the token; they are never logged
     assert TOKEN.split(":")[1] not in output
+
+
+async def test_a_token_telegram_refuses_stops_the_start_with_a_clear_error(api: FakeBotApi, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "campusbot.toml", api, tmp_path / "data")
+    config.write_text(config.read_text().replace(TOKEN, "4242:AAH-revoked-token-0123456789abcdef"))
+    # The fake API must keep serving while the bot starts: no blocking subprocess.run here.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "campusbot", "run", "--config", str(config), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    _, raw = await asyncio.wait_for(process.communicate(), timeout=60)
+    stderr = raw.decode()
+    assert process.returncode == 2, stderr
+    assert "Telegram refused the bot token: check telegram.token" in stderr
+    assert "Traceback" not in stderr
+    assert "revoked-token" not in stderr

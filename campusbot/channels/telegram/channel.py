@@ -27,7 +27,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from telegram import BotCommand, BotCommandScopeDefault, CallbackQuery, InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from campusbot.channels.telegram.render import (
@@ -120,7 +120,12 @@ class TelegramChannel:
         """Start the application and its updater (no ``run_polling``: the loop is ours), then send until cancelled."""
         self._restore_keyboards()
         app = self.application
-        await app.initialize()
+        try:
+            await app.initialize()  # getMe: checks the token
+        except InvalidToken:
+            raise TransportError("Telegram refused the bot token: check telegram.token (CAMPUSBOT_TELEGRAM__TOKEN)") from None
+        except NetworkError as exc:
+            raise TransportError(f"cannot reach the Telegram Bot API at {self._settings.api_url}: {exc.message}") from None
         try:
             await self._set_menu()
             await app.start()
