@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from campusbot.channels.memory import MemoryChannel
 from campusbot.content.catalog import Catalog
+from campusbot.core.clock import FixedClock
 from campusbot.core.messages import ChoiceMessage, FileMessage, Outgoing, TextMessage
 
 
@@ -95,3 +97,31 @@ def study_units(bot: RecordingBot, units: int, *, quiz_answer: str = "1") -> Rep
         while reply.asks("quiz"):
             reply = bot.say(quiz_answer)
     return reply
+
+
+class ShiftedClock:
+    """Wall-clock time (outbox retries come due), which a test can move ahead (codes expire,
+    live tutorials take place)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+def after_tutorial(bot: RecordingBot, catalog: Catalog, module_id: str) -> None:
+    """Move the bot's clock to the end of the module's first live tutorial."""
+    clock = bot.channel.clock
+    assert isinstance(clock, FixedClock | ShiftedClock)
+    move_past_tutorial(clock, catalog, module_id)
+
+
+def move_past_tutorial(clock: FixedClock | ShiftedClock, catalog: Catalog, module_id: str) -> None:
+    tutorial = catalog.tutorials_for(module_id)[0]
+    end = tutorial.starts_at + timedelta(minutes=tutorial.minutes)
+    if clock.now() < end:
+        clock.advance(end - clock.now())

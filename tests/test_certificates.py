@@ -21,11 +21,13 @@ from campusbot.core.clock import FixedClock
 from campusbot.core.messages import FileMessage
 from campusbot.i18n import GettextTexts
 from campusbot.scheduling.runner import SchedulerRunner
-from tests.support import RecordingBot, answer_check, onboard, study_units
+from tests.support import RecordingBot, after_tutorial, answer_check, onboard, study_units
 
 
 def complete_with_exam(bot: RecordingBot, catalog: Catalog, name: str = "") -> list[FileMessage]:
-    """Onboarding, then the information security module with its exam passed; the files received."""
+    """Onboarding, then the information security module, its live tutorial attended and its exam
+    passed; the files received. The bot's clock moves to the day of the tutorial first."""
+    after_tutorial(bot, catalog, "informationssicherheit")
     onboard(bot)
     if name:
         assert f"lauten auf „{name}“" in bot.say(f"Mein Name ist {name}").text
@@ -41,6 +43,8 @@ def complete_with_exam(bot: RecordingBot, catalog: Catalog, name: str = "") -> l
     files: list[FileMessage] = []
     study_units(bot, len(module.units), quiz_answer="a")
     files += bot.last.files
+    assert bot.last.asks("attendance"), bot.last.text
+    files += bot.say("ja").files
     bot.say("Jetzt starten")
     for item in module.exam.items:
         files += bot.say(str(item.correct)).files
@@ -133,13 +137,14 @@ def test_erasure_keeps_issued_certificates_only_as_the_tenants_retention_rule_re
     reply = bot.say("ja")
     assert "Alle Ihre Daten sind gelöscht" in reply.text
     assert "Aufbewahrt bleiben nur Ihre 2 ausgestellten Nachweise" in reply.text
-    assert "bis zum 23.11.2029" in reply.text
+    until = clock.now().date().replace(year=clock.now().year + 3)  # issued on the day of the tutorial
+    assert f"bis zum {until:%d.%m.%Y}" in reply.text
     keys = IssuerKeys(tmp_path / "issuer")
     # The certificate can still be verified; nothing else about the learner is left.
     assert check_id(achievement_id, keys, core.store).status == "valid"
     with core.store.engine.connect() as connection:
         kept = connection.execute(text("SELECT learner_id, retained_until FROM achievement")).all()
-        assert [(row[0], str(row[1])) for row in kept] == [(None, "2029-11-23"), (None, "2029-11-23")]
+        assert [(row[0], str(row[1])) for row in kept] == [(None, until.isoformat()), (None, until.isoformat())]
         for table in ("learner", "identity", "learner_state", "outbox", "due_work", "review_card", "hr_notice"):
             assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0, table  # noqa: S608
     # When the retention has run out, the scheduler's next tick deletes them too.

@@ -17,7 +17,7 @@ from campusbot.core.hr_reports import HrReports
 from campusbot.core.messages import FileMessage, TextMessage
 from campusbot.core.tenants import TenantPolicy
 from campusbot.i18n import GettextTexts
-from tests.support import RecordingBot, answer_check, onboard, study_units
+from tests.support import RecordingBot, after_tutorial, answer_check, onboard, study_units
 
 KREIS = TenantPolicy("kreis", "Landkreis Beispiel", "HE")
 HR = "@personal:kreis.example"
@@ -32,6 +32,7 @@ def test_summary_suppresses_a_group_of_four_and_shows_a_group_of_five(
     assert module is not None
     for n in range(9):  # five in one role, four in another
         bot = RecordingBot(MemoryChannel(core.turns, core.store, clock, tenant_id="kreis"), user=f"person{n}")
+        after_tutorial(bot, catalog, module.id)  # its live tutorial is over: they were there
         onboard(bot, role="1" if n < 5 else "2")
         bot.say(f"Mein Name ist Person {n}")
         bot.say("starten")
@@ -41,6 +42,7 @@ def test_summary_suppresses_a_group_of_four_and_shows_a_group_of_five(
         bot.say(f"{line.split('.')[0]} nach vorne")
         bot.say("1")
         study_units(bot, len(module.units))
+        assert "Teilnahmebestätigung ist vermerkt" in bot.say("ja").text  # "Waren Sie dabei?"
     reports = HrReports(catalog, texts, clock)
     with core.store.transaction() as tx:
         [answer] = reports.handle(tx, KREIS, frozenset({HR}), HR, "zusammenfassung") or []

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from campusbot.app import Core
 from campusbot.content.catalog import Catalog
+from campusbot.core.clock import FixedClock
+from campusbot.core.messages import LearnerId
 from campusbot.storage.rows import AchievementRow
-from tests.support import RecordingBot, answer_check, onboard, study_units
+from tests.support import RecordingBot, Reply, after_tutorial, answer_check, onboard, study_units
 
 
 def achievements(core: Core) -> list[tuple[str, str]]:
@@ -143,17 +146,45 @@ def test_unit_evaluation_quiz_and_participation_confirmation(bot: RecordingBot, 
             else:
                 assert f"Leider nicht. Richtig ist {question.correct}" in reply.text
             assert question.explanation.de in reply.text
+    # The module's live tutorial is part of it: no confirmation before it took place.
+    assert "Zum Modul gehört auch die Live-Sprechstunde" in reply.text
+    assert "am Mittwoch, 9. Dezember, 14:00 Uhr" in reply.text
+    assert achievements(core) == []
+    assert f"- {module.title.de}: 3 von 3 Einheiten · es fehlt noch die Live-Sprechstunde" in bot.say("status").text
+    assert "keine Live-Sprechstunde, die schon stattgefunden hat" in bot.say("teilgenommen").text
+    # When it is over, the scheduler asks whether the learner was there.
+    tutorial = catalog.tutorials_for(module.id)[0]
+    clock = bot.channel.clock
+    assert isinstance(clock, FixedClock)
+    clock.advance(tutorial.starts_at + timedelta(minutes=tutorial.minutes, seconds=1) - clock.now())
+    with core.store.transaction() as tx:
+        core.pushes.run_batch(tx, 100)
+    asked = Reply(bot.channel.drain("memory:anna"))
+    assert f"Waren Sie bei „{tutorial.title.de}“ am Mittwoch, 9. Dezember, 14:00 Uhr dabei?" in asked.text
+    bot.last = asked
+    reply = bot.say("nein")
+    assert "noch kein weiterer Termin" in reply.text
+    assert achievements(core) == []
+    # Said later: "teilgenommen" brings the question back.
+    assert bot.say("teilgenommen").asks("attendance")
+    reply = bot.say("ja")
+    assert "Ihre Teilnahme ist vermerkt" in reply.text
     assert "Teilnahmebestätigung ist vermerkt" in reply.text
     assert achievements(core) == [("datenschutz", "participation")]
+    with core.store.transaction() as tx:
+        assert ("tutorial", f"{tutorial.id}:after") not in tx.agenda(LearnerId(1))  # asked no more
 
 
 def test_passing_the_exam_records_a_certificate(bot: RecordingBot, core: Core, catalog: Catalog) -> None:
+    after_tutorial(bot, catalog, "informationssicherheit")
     finish_onboarding(bot, catalog)
     module = catalog.module("informationssicherheit")
     assert module is not None
     assert module.exam is not None
     move_to_front(bot, module.title.de)
     reply = study_units(bot, len(module.units), quiz_answer="a")
+    assert reply.asks("attendance")  # the tutorial took place already: asked right away
+    reply = bot.say("ja")
     assert "Prüfung mit 5 Fragen" in reply.text
     assert "70 %" in reply.text
     # First attempt: all wrong, so not passed; the exam can be retaken.

@@ -7,7 +7,7 @@ written as due-work rows, only where it changed. Three kinds of rows exist:
   their state, outside quiet hours and vacations; after an unanswered push one gentle nudge
   a few days later, then pushes back off (one week, doubling up to four).
 - ``tutorial``: a live tutorial of a module in the plan: the working day before at push time,
-  and 15 minutes before it starts.
+  15 minutes before it starts, and at its end the question whether the learner attended.
 - ``mandatory``: a yearly mandatory training: 30, 7 and 1 days before it is due, and the day
   after the due date if it is still open (an HR notice).
 """
@@ -138,6 +138,9 @@ class Agenda:
                 moments[(TUTORIAL, f"{tutorial.id}:day")] = day_before
             if soon > now:
                 moments[(TUTORIAL, f"{tutorial.id}:soon")] = soon
+            end = tutorial.starts_at + timedelta(minutes=tutorial.minutes)
+            if end > now and not any(t.id in state.attended for t in self._catalog.tutorials_for(module.id)):
+                moments[(TUTORIAL, f"{tutorial.id}:after")] = end  # was the learner there? (it confirms the module)
         return moments
 
     def mandatory_moment(self, state: LearnerState, tenant: TenantPolicy, module: Module, now: datetime) -> datetime | None:
@@ -239,5 +242,5 @@ class Agenda:
             tenant.id, today, active, state.consent_at, state.plan_accepted, state.pushes_stopped, state.snoozed_until,
             state.vacation_until, state.push_time, state.push_days, state.push_open, state.nudged, state.nudged_at,
             state.backoff, state.last_push_at, state.last_unsolicited_on, state.plan, finished,
-            sorted(state.mandatory_done.items()), state.enrolled_at,
+            sorted(state.mandatory_done.items()), state.enrolled_at, sorted(state.attended),
         ))

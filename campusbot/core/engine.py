@@ -96,6 +96,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "erase": ("loeschen", "daten loeschen", "alles loeschen", "delete", "erase", "delete my data"),
     "menu": ("menue", "menu", "hauptmenue", "main menu"),
     "exam": ("pruefung", "abschlusspruefung", "exam", "final exam"),
+    "attended": (
+        "teilgenommen", "ich war dabei", "ich habe teilgenommen", "war dabei", "teilnahme bestaetigen", "attended", "i attended",
+    ),
     "link": ("telegram", "telegram verknuepfen", "mit telegram verknuepfen", "konto verknuepfen", "link telegram", "link account"),
     "settings": (
         "einstellungen", "settings", "lernzeit", "lernzeiten", "erinnerungen", "reminders", "benachrichtigungen", "notifications",
@@ -142,6 +145,7 @@ class DialogEngine:
         self.agenda = agenda or Agenda(catalog, self.plans)
         # Every quiz item by id, for spaced-repetition reviews: its module and place in the module's quiz.
         self._quiz_items = {q.id: (m, i) for m in catalog.modules for i, q in enumerate(m.quiz)}
+        self._tutorials = {tutorial.id: tutorial for tutorial in catalog.tutorials}
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -253,6 +257,8 @@ class DialogEngine:
                 return [self._t(t, f"settings.frequency.{key}") for key in ("daily", "twice", "weekly")]
             case Step.SETTINGS_DAYS:
                 return [self._t(t, f"weekday.{n}") for n in range(5)]
+            case Step.ATTENDANCE:
+                return [self._t(t, "attendance.yes"), self._t(t, "attendance.no")]
         return None
 
     def _module_title(self, t: _Turn, module_id: str) -> str:
@@ -330,6 +336,10 @@ class DialogEngine:
                 self._ask(t, self._t(t, "settings.frequency_question"), labels or [])
             case Step.SETTINGS_DAYS:
                 self._ask(t, self._t(t, "settings.days_question"), labels or [], multiple=True)
+            case Step.ATTENDANCE:
+                tutorial = self._tutorials[s.attendance_tutorial]
+                asked = self._t(t, "attendance.question", title=tutorial.title.get(lang), when=self._moment(t, tutorial.starts_at))
+                self._ask(t, asked, labels or [])
 
     # -- reading answers -----------------------------------------------------------------------
 
@@ -433,7 +443,7 @@ class DialogEngine:
         if not isinstance(result, NoMatch):
             return result
         # Yes/no questions: the first option is always the "yes" side.
-        if t.state.step in (Step.CONSENT, Step.CHECK_INTRO, Step.EXAM_INTRO, Step.ERASE_CONFIRM, Step.UNIT):
+        if t.state.step in (Step.CONSENT, Step.CHECK_INTRO, Step.EXAM_INTRO, Step.ERASE_CONFIRM, Step.UNIT, Step.ATTENDANCE):
             if matches_word(text, ("ja", "yes", "ok", "okay", "gerne", "jawohl", "einverstanden", "fertig", "done", "start", "starten")):
                 return Matched(0)
             if matches_word(text, ("nein", "no", "nee", "spaeter", "later", "nicht jetzt", "not now")):
@@ -469,6 +479,7 @@ class DialogEngine:
             "exam": self._cmd_exam,
             "settings": self._cmd_settings,
             "link": lambda t: t.effects.append(LinkRequested()),
+            "attended": self._cmd_attended,
         }
         handlers[command](t)
 
@@ -501,6 +512,8 @@ class DialogEngine:
                 line += " " + self._t(t, "status.certificate")
             elif progress and progress.participation_at:
                 line += " " + self._t(t, "status.participation")
+            elif done >= len(module.units) and self._attendance_missing(s, module):
+                line += " " + self._t(t, "status.attendance_missing")
             lines.append(line)
         if s.paused:
             lines.append(self._t(t, "status.paused"))
@@ -615,6 +628,7 @@ class DialogEngine:
             Step.SETTINGS: self._choose_settings,
             Step.SETTINGS_TIME: lambda t, i: self._set_push_time(t, [time(7, 30), time(9), time(12, 30), time(15)][i]),
             Step.SETTINGS_FREQUENCY: lambda t, i: self._set_days(t, FREQUENCY_DAYS[i]),
+            Step.ATTENDANCE: self._choose_attendance,
         }
         handler[s.step](t, index)
 
@@ -914,12 +928,26 @@ class DialogEngine:
             self._say(t, "unit.finished", next=module.units[progress.units_done].title.get(s.lang))
             self._prompt(t)
             return
-        if progress.participation_at is None:
-            progress.participation_at = t.now.isoformat()
-            if module.mandatory is None:
-                self._achieve(t, module, "participation")
-                self._say(t, "module.participation", module=module.title.get(s.lang))
+        if progress.participation_at is None and self._attendance_missing(s, module):
+            # All units done, but the module's live tutorial is part of it too.
+            held = self._held_tutorial(s, module, t.now)
+            s.step = Step.IDLE
+            if held is not None:
+                self._ask_attendance(t, held)
+                return
+            self._say_attendance_pending(t, module, missed=False)
+            s.step = Step.IDLE
+            self._prompt(t)
+            return
+        self._after_units(t, module)
+
+    def _after_units(self, t: _Turn, module: Module) -> None:
+        """All units and (where there is one) the live tutorial done: confirmation, then the exam."""
+        s = t.state
+        progress = s.module_progress(module.id)
+        self._confirm_participation(t, module)
         if module.exam is not None and progress.certificate_at is None:
+            s.module_id, s.index = module.id, 0
             s.step = Step.EXAM_INTRO
             self._prompt(t)
             return
@@ -927,6 +955,92 @@ class DialogEngine:
             self._complete_mandatory(t, module)
         s.step = Step.IDLE
         self._prompt(t)
+
+    def _confirm_participation(self, t: _Turn, module: Module) -> None:
+        progress = t.state.module_progress(module.id)
+        if progress.participation_at is None:
+            progress.participation_at = t.now.isoformat()
+            if module.mandatory is None:
+                self._achieve(t, module, "participation")
+                self._say(t, "module.participation", module=module.title.get(t.state.lang))
+
+    # -- live tutorials: attendance ------------------------------------------------------------
+
+    def _attendance_missing(self, s: LearnerState, module: Module) -> bool:
+        tutorials = self._catalog.tutorials_for(module.id)
+        return module.mandatory is None and bool(tutorials) and not any(tut.id in s.attended for tut in tutorials)
+
+    def _held_tutorial(self, s: LearnerState, module: Module, now: datetime) -> Tutorial | None:
+        """The latest of the module's tutorials that has begun and the learner has not denied attending."""
+        held = [tut for tut in self._catalog.tutorials_for(module.id) if tut.starts_at <= now]
+        return held[-1] if held else None
+
+    def _ask_attendance(self, t: _Turn, tutorial: Tutorial) -> None:
+        s = t.state
+        if s.step != Step.ATTENDANCE:
+            s.resume_step = s.step if s.step not in (Step.IDLE, Step.PUSH_OFFER, Step.REVIEW) else None
+        s.step, s.attendance_tutorial = Step.ATTENDANCE, tutorial.id
+        self._prompt(t)
+
+    def _say_attendance_pending(self, t: _Turn, module: Module, *, missed: bool) -> None:
+        """What is still missing for the confirmation, with the next date if there is one."""
+        upcoming = [tut for tut in self._catalog.tutorials_for(module.id) if tut.starts_at > t.now]
+        title = module.title.get(t.state.lang)
+        if not upcoming:
+            self._say(t, "attendance.no_date", module=title)
+            return
+        tutorial = upcoming[0]
+        values = {"module": title, "title": tutorial.title.get(t.state.lang), "when": self._moment(t, tutorial.starts_at)}
+        if missed:
+            self._say(t, "attendance.missed", **values)
+        else:
+            self._say(t, "attendance.units_done", **values)
+
+    def _choose_attendance(self, t: _Turn, index: int) -> None:
+        s = t.state
+        tutorial = self._tutorials[s.attendance_tutorial]
+        module = self._catalog.module(tutorial.module)
+        resume, s.resume_step, s.attendance_tutorial = s.resume_step, None, ""
+        s.step = resume or Step.IDLE
+        if module is None:
+            self._prompt(t)
+            return
+        if index == 1:
+            self._say_attendance_pending(t, module, missed=True)
+            self._prompt(t)
+            return
+        s.attended[tutorial.id] = t.now.isoformat()
+        self._say(t, "attendance.thanks")
+        progress = s.progress.get(module.id)
+        if progress is not None and progress.units_done >= len(module.units) and progress.participation_at is None:
+            if resume is None:
+                self._after_units(t, module)  # the confirmation, then the exam if there is one
+                return
+            self._confirm_participation(t, module)  # the learner was in the middle of something: back to it
+        self._prompt(t)
+
+    def _cmd_attended(self, t: _Turn) -> None:
+        """The learner says they attended a tutorial: asked back about the one that fits."""
+        s = t.state
+        for module_id in s.plan:
+            module = self._catalog.module(module_id)
+            if module is not None and self._attendance_missing(s, module):
+                held = self._held_tutorial(s, module, t.now)
+                if held is not None:
+                    self._ask_attendance(t, held)
+                    return
+        self._say(t, "attendance.nothing_held")
+        self._prompt(t)
+
+    def attendance_question(self, state: LearnerState, tutorial: Tutorial, now: datetime) -> list[Outgoing]:
+        """After a live tutorial: was the learner there? Nothing if they said so already."""
+        module = self._catalog.module(tutorial.module)
+        if module is None or not self._attendance_missing(state, module) or state.consent_at is None:
+            return []
+        t = _Turn(state, now)
+        self._say(t, "attendance.after")
+        self._ask_attendance(t, tutorial)
+        return t.messages
 
     def _complete_mandatory(self, t: _Turn, module: Module, score: float | None = None) -> None:
         s = t.state

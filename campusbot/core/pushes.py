@@ -103,7 +103,11 @@ class PushService:
         if work.kind == TUTORIAL:
             tutorial_id, _, which = work.ref.rpartition(":")
             tutorial = self._tutorials.get(tutorial_id)
-            if tutorial is None or tutorial.starts_at <= now or tutorial.module not in state.plan or state.pushes_stopped:
+            if tutorial is None or tutorial.module not in state.plan or state.pushes_stopped:
+                return []
+            if which == "after":
+                return self._engine.attendance_question(state, tutorial, now)
+            if tutorial.starts_at <= now:
                 return []
             return self._engine.tutorial_reminder(state, tutorial, now, soon=which == "soon")
         if work.kind == MANDATORY:

@@ -37,6 +37,7 @@ class Step(StrEnum):
     SETTINGS_TIME = "settings_time"
     SETTINGS_FREQUENCY = "settings_frequency"
     SETTINGS_DAYS = "settings_days"
+    ATTENDANCE = "attendance"
 
 
 @dataclass(slots=True)
@@ -93,6 +94,10 @@ class LearnerState:
     name_confirmed: bool = False
     personnel_number: str = ""  # optional, only if the learner gives it: HR notices carry it
     review_item: str = ""  # the quiz item of a spaced-repetition review in progress
+    # Live tutorials the learner says they attended (tutorial id -> when they said so): a module
+    # with tutorials is confirmed only with one of them attended.
+    attended: dict[str, str] = field(default_factory=dict)
+    attendance_tutorial: str = ""  # the tutorial the open attendance question is about
     # The due-work rows as last written ("kind|ref" -> ISO datetime): only changes reach the store.
     agenda: dict[str, str] = field(default_factory=dict)
     agenda_inputs: str = ""  # what the agenda was last worked out from (see Agenda.sync)

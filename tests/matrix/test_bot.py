@@ -26,6 +26,7 @@ from campusbot.certificates.issuer_keys import IssuerKeys
 from campusbot.channels.matrix.channel import MatrixChannel
 from campusbot.config import MatrixSettings, Settings, TenantSettings
 from campusbot.content.catalog import Catalog
+from campusbot.content.models import Module
 from campusbot.core.clock import Clock
 from campusbot.i18n import GettextTexts
 from campusbot.scheduling.runner import SchedulerRunner
@@ -34,6 +35,7 @@ from tests.matrix.conftest import MakeLearner, Register
 from tests.matrix.learner import LearnerClient, poll_answers, poll_question, text_of
 from tests.matrix.synapse import Account, Synapse
 from tests.scenario import Said, journey
+from tests.support import ShiftedClock, move_past_tutorial
 from tests.test_matrix_render import _Tags, spec_validator
 
 POLL_START = "org.matrix.msc3381.poll.start"
@@ -495,12 +497,24 @@ async def test_a_scheduled_push_reaches_the_learner_as_a_poll_in_an_encrypted_dm
 
 
 async def test_a_module_with_its_exam_leaves_the_learner_a_pdf_and_a_signed_credential(
-    bot: RunningBot, make_learner: MakeLearner, catalog: Catalog, tmp_path: Path,
+    synapse: Synapse, register: Register, make_learner: MakeLearner, catalog: Catalog, texts: GettextTexts, tmp_path: Path,
 ) -> None:
     module = catalog.module("informationssicherheit")
     assert module is not None
     assert module.exam is not None
     exam_answers = {item.prompt.de: item.correct for item in module.exam.items}
+    # The module's live tutorial is part of it: the bot's clock runs on from after it, and the
+    # bot asks whether the learner was there (answered "Ja" like every other poll below).
+    clock = ShiftedClock()
+    move_past_tutorial(clock, catalog, module.id)
+    account = register("campusbot")
+    async with running_bot(bot_settings(synapse, account, tmp_path / "bot"), account, catalog, texts, clock) as bot:
+        await _module_with_exam(bot, make_learner, catalog, tmp_path, module, exam_answers)
+
+
+async def _module_with_exam(
+    bot: RunningBot, make_learner: MakeLearner, catalog: Catalog, tmp_path: Path, module: Module, exam_answers: dict[str, int],
+) -> None:
     learner = await make_learner()
     room_id = await learner.open_dm(bot.user_id, encrypted=True)
     conversation = Conversation(learner, room_id)

@@ -8,7 +8,7 @@ import html
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from campusbot.content.catalog import Catalog
 from campusbot.core.enrolment import code_hash, new_code
 from campusbot.i18n import GettextTexts
 from tests.scenario import Said
+from tests.support import ShiftedClock
 from tests.telegram.bot_api import FakeBotApi, SentMessage
 
 TOKEN = "4242:AAH-campusbot-test-token_0123456789"  # noqa: S105 - a test token for the fake API
@@ -34,25 +35,12 @@ def telegram_settings(api: FakeBotApi, data_dir: Path, **extra: Any) -> Settings
     return Settings(data_dir=data_dir, telegram=telegram, tenants=[TENANT], **extra)
 
 
-class RunningClock:
-    """Real time (outbox retries come due), which a test can move ahead (codes expire)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, delta: timedelta) -> None:
-        self.offset += delta
-
-
 @dataclass
 class RunningTelegram:
     api: FakeBotApi
     core: Core
     channel: TelegramChannel
-    clock: RunningClock | None = None  # when the test may move the core's clock
+    clock: ShiftedClock | None = None  # when the test may move the core's clock
 
     def enrolment_code(self, tenant_id: str = TENANT.id, *, days: int = 30) -> str:
         now = self.core.clock.now()
@@ -76,7 +64,7 @@ async def api() -> AsyncIterator[FakeBotApi]:
 
 @contextlib.asynccontextmanager
 async def running_telegram(
-    api: FakeBotApi, core: Core, settings: Settings, clock: RunningClock | None = None,
+    api: FakeBotApi, core: Core, settings: Settings, clock: ShiftedClock | None = None,
 ) -> AsyncIterator[RunningTelegram]:
     channel = TelegramChannel(settings, core.turns, core.store, core.clock, core.texts)
     task = asyncio.create_task(channel.run())
@@ -97,7 +85,7 @@ async def running_telegram(
 @pytest.fixture
 async def telegram(api: FakeBotApi, tmp_path: Path, catalog: Catalog, texts: GettextTexts) -> AsyncIterator[RunningTelegram]:
     settings = telegram_settings(api, tmp_path)
-    clock = RunningClock()
+    clock = ShiftedClock()
     core = build_core(settings, clock=clock, database_url=f"sqlite:///{tmp_path / 'campusbot.sqlite3'}", catalog=catalog, texts=texts)
     async with running_telegram(api, core, settings, clock) as running:
         yield running

@@ -20,6 +20,7 @@ import asyncio
 import io
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -329,7 +330,8 @@ class MatrixChannel:
             log.info("matrix: declining invite to %s from %s", room_id, inviter)
             await self.client.room_leave(room_id)
             return
-        joining = int(self._clock.now().timestamp() * 1000)
+        # Compared with the homeserver's event timestamps: wall-clock time, not the dialog's clock.
+        joining = int(time.time() * 1000)
         response = await self.client.join(room_id)
         if isinstance(response, JoinError):
             log.warning("matrix: could not join %s: %s", room_id, response.message)
