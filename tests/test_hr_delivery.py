@@ -52,6 +52,8 @@ class Peers:
     webhook_calls: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
     statements: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     webhook_failures: int = 2
+    stored: dict[str, dict[str, Any]] = field(default_factory=dict)  # what the LRS holds, by statement id
+    lrs_lost_answers: int = 0  # answers the LRS loses after storing (the sender sees a 502)
 
 
 @pytest.fixture
@@ -77,12 +79,26 @@ async def peers() -> AsyncIterator[Peers]:
         return web.Response(status=200)
 
     async def lrs(request: web.Request) -> web.Response:
+        # As an LRS does (xAPI 1.0.3, Communication 2.1.2): a known id changes nothing and draws a 409.
         assert request.headers["X-Experience-API-Version"] == "1.0.3"
-        state.statements.append((request.query["statementId"], await request.json()))
+        statement_id, statement = request.query["statementId"], await request.json()
+        state.statements.append((statement_id, statement))
+        if statement_id in state.stored:
+            return web.Response(status=409)
+        state.stored[statement_id] = {**statement, "stored": "2026-11-23T08:30:00.000Z", "version": "1.0.3"}
+        if state.lrs_lost_answers > 0:
+            state.lrs_lost_answers -= 1
+            return web.Response(status=502)
         return web.Response(status=204)
 
+    async def lrs_get(request: web.Request) -> web.Response:
+        stored = state.stored.get(request.query["statementId"])
+        return web.json_response(stored) if stored is not None else web.Response(status=404)
+
     app = web.Application()
-    app.add_routes([web.post("/hooks/hr", webhook), web.put("/xapi/statements", lrs)])
+    app.add_routes([
+        web.post("/hooks/hr", webhook), web.put("/xapi/statements", lrs), web.get("/xapi/statements", lrs_get),
+    ])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", web_port).start()
@@ -174,3 +190,26 @@ async def test_a_webhook_with_a_wrong_secret_is_retried_not_lost(
     with hr_core.store.transaction() as tx:
         waiting = tx.pending_outbox("hr-webhook", 10, clock.now() + timedelta(hours=2))
     assert len(waiting) == 2  # still in the outbox, to be retried
+
+
+async def test_an_lrs_conflict_is_delivered_only_when_the_lrs_holds_the_same_statement(
+    peers: Peers, hr_core: Core, clock: FixedClock, catalog: Catalog, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    bot = RecordingBot(MemoryChannel(hr_core.turns, hr_core.store, clock, tenant_id="kreis"))
+    complete_with_exam(bot, catalog)
+    delivery = HrDelivery(hr_settings(peers, tmp_path), hr_core.store, clock, HrNotices(catalog, hr_core.texts).text)
+    peers.lrs_lost_answers = 2  # both statements are stored, but their answers get lost
+    await delivery.deliver_pending()
+    assert len(peers.stored) == 2
+    # The certificate's statement is changed in the LRS meanwhile (say, by hand).
+    certificate_id = peers.statements[1][0]
+    peers.stored[certificate_id]["verb"] = {"id": "http://adlnet.gov/expapi/verbs/failed"}
+    clock.advance(timedelta(minutes=5))
+    await delivery.deliver_pending()
+    # The participation's retry met a 409 for the same statement: delivered. The certificate's did
+    # not: it stays in the outbox, and the operator reads why.
+    with hr_core.store.transaction() as tx:
+        waiting = tx.pending_outbox("hr-xapi", 10, clock.now() + timedelta(days=1))
+    assert len(waiting) == 1
+    assert f"the LRS holds a different statement under id {certificate_id}" in caplog.text
+    assert [status for status, _, _ in peers.webhook_calls].count(200) == 2  # the other routes are not held up

@@ -14,9 +14,10 @@ import json
 import logging
 import smtplib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Any
 
 import aiohttp
 
@@ -133,7 +134,31 @@ class HrDelivery:
         headers = {"X-Experience-API-Version": "1.0.3"}
         if hr.lrs_username:
             headers["Authorization"] = aiohttp.encode_basic_auth(hr.lrs_username, hr.lrs_password.get_secret_value())
-        # PUT with the statement's own id: a resend is the same statement (409 or 204 again).
-        async with session.put(url, params={"statementId": statement["id"]}, json=statement, headers=headers) as response:
-            if response.status not in (200, 204, 409):
+        # PUT with the statement's own id: a resend is the same statement (204 again, or 409).
+        params = {"statementId": statement["id"]}
+        async with session.put(url, params=params, json=statement, headers=headers) as response:
+            if response.status in (200, 204):
+                return
+            if response.status != 409:
                 raise DeliveryFailed(f"LRS answered {response.status}")
+        # 409: the LRS has a statement with this id. Ours, from an earlier try whose answer got
+        # lost, or a different one: only the first is delivered. The second stays in the outbox.
+        async with session.get(url, params=params, headers=headers) as response:
+            stored = await response.json() if response.status == 200 else None
+        if not isinstance(stored, dict) or not same_statement(stored, statement):
+            log.error("hr xapi: the LRS holds a different statement under id %s; not delivered", statement["id"])
+            raise DeliveryFailed(f"LRS conflict on statement {statement['id']}")
+
+
+def same_statement(stored: dict[str, Any], sent: dict[str, Any]) -> bool:
+    """Does the LRS's statement say what we sent? It may add ``stored``, ``authority`` and
+    ``version`` and write the timestamp differently."""
+    def essence(statement: dict[str, Any]) -> tuple[Any, ...]:
+        timestamp = statement.get("timestamp")
+        moment = datetime.fromisoformat(timestamp) if isinstance(timestamp, str) else None
+        return (*(statement.get(key) for key in ("actor", "verb", "object", "result", "context")), moment)
+
+    try:
+        return essence(stored) == essence(sent)
+    except ValueError:
+        return False

@@ -9,8 +9,9 @@ experiences and reach HR through the other channels, so they give no Statement.
 The Statement id is derived from the notice id, so a retried delivery repeats the same id and the LRS
 stores it only once (xAPI-Communication 2.1.2: an LRS "MUST NOT make any modifications to its state based
 on receiving a Statement with an id that it already has"). The rest of the Statement is a pure function of
-the notice and the arguments, so a retry with the same arguments is also the *same* Statement and does
-not draw a 409 Conflict.
+the notice and the arguments, so a retry with the same arguments is also the *same* Statement. An LRS
+may still answer a known id with 409 Conflict: delivery then reads the stored Statement back and counts
+the notice delivered only if it says the same (``campusbot/hr/delivery.py``).
 """
 
 from __future__ import annotations
