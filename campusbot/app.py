@@ -45,7 +45,9 @@ def tenant_directory(settings: Settings, catalog: Catalog) -> TenantDirectory:
             if module is None or module.mandatory is None:
                 raise ConfigError(f"key tenants[{index}].mandatory: {module_id!r} is not a mandatory training in the content")
         mandatory = tuple(tenant.mandatory) if tenant.mandatory is not None else None
-        policies.append(TenantPolicy(tenant.id, tenant.name, tenant.state, mandatory, hr_routes(settings, index), tenant.retention_years))
+        policies.append(TenantPolicy(
+            tenant.id, tenant.name, tenant.state, mandatory, hr_routes(settings, index), tenant.retention_years, tuple(tenant.departments),
+        ))
     return TenantDirectory(policies)
 
 

@@ -162,6 +162,9 @@ class TenantSettings(_Section):
     # Years an issued confirmation or certificate is kept after the learner erased their data
     # (for its verification and HR's files); 0 keeps nothing.
     retention_years: Annotated[int, Field(ge=0, le=30)] = 0
+    # Departments (Ämter, Fachbereiche) learners choose from after their role; HR's monthly
+    # summary then counts by department instead of role. Empty: not asked.
+    departments: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=80)]], Field(max_length=40)] = []
 
 
 class Settings(_Section):
@@ -186,7 +189,7 @@ class Settings(_Section):
         return self.store.url or f"sqlite:///{(self.data_dir / 'campusbot.sqlite3').resolve()}"
 
 
-_JSON_KEYS = frozenset({"tenants", "group_rooms", "servers", "mandatory", "email", "members"})
+_JSON_KEYS = frozenset({"tenants", "group_rooms", "servers", "mandatory", "email", "members", "departments"})
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

@@ -59,9 +59,9 @@ def test_summary_suppresses_a_group_of_four_and_shows_a_group_of_five(
     assert "nur für Mitglieder der Personalstelle" in refused.text
     assert isinstance(export, FileMessage)
     rows = list(csv.reader(io.StringIO(export.data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == ["Name", "Modul", "Art", "Datum", "Unterrichtseinheiten", "Nächste Fälligkeit", "Widerrufen"]
+    assert rows[0] == ["Name", "Bereich", "Modul", "Art", "Datum", "Unterrichtseinheiten", "Nächste Fälligkeit", "Widerrufen"]
     assert sorted(r[0] for r in rows[1:]) == [f"Person {n}" for n in range(9)]
-    assert {r[2] for r in rows[1:]} == {"Teilnahmebestätigung"}
+    assert {r[3] for r in rows[1:]} == {"Teilnahmebestätigung"}
     core.store.engine.dispose()
 
 
@@ -88,3 +88,55 @@ def test_hr_members_get_invitation_codes_that_enrol_into_their_municipality(
         again = tx.redeem_enrolment_code(code_hash(codes[0]), clock.now())
     assert [r.tenant_id if r else None for r in redeemed] == ["kreis"] * 3
     assert again is None
+
+
+def test_where_the_tenant_has_departments_learners_give_theirs_and_the_summary_counts_by_them(
+    tmp_path: Path, db_url: str, clock: FixedClock, catalog: Catalog, texts: GettextTexts,
+) -> None:
+    departments = ["Bürgeramt", "Bauamt"]
+    tenants = [TenantSettings(id="kreis", name="Landkreis Beispiel", state="HE", servers=["kreis.example"], departments=departments)]
+    core = build_core(Settings(data_dir=tmp_path, tenants=tenants), clock=clock, database_url=db_url, catalog=catalog, texts=texts)
+    module = catalog.module("projektmanagement")
+    assert module is not None
+    assert not catalog.tutorials_for(module.id)
+    for n in range(10):  # five in the Bürgeramt, four in the Bauamt, one says nothing
+        bot = RecordingBot(MemoryChannel(core.turns, core.store, clock, tenant_id="kreis"), user=f"person{n}")
+        bot.say("Hallo")
+        bot.say("ja")
+        asked = bot.say("1")
+        assert asked.asks("department")
+        assert [o.label for o in asked.choice.options] == ["Bürgeramt", "Bauamt", "Keine Angabe"]
+        assert bot.say("Bürgeramt" if n < 5 else "bauamt" if n < 9 else "keine angabe").asks("interests")
+        bot.say("keine")
+        bot.say("starten")
+        answer_check(bot, catalog)
+        reply = bot.say("plan")
+        lines = [line for line in reply.text.splitlines() if line[:1].isdigit()]
+        if not any(module.title.de in line for line in lines):
+            bot.say(f"{module.title.de} hinzufügen")
+            reply = bot.say("plan")
+            lines = [line for line in reply.text.splitlines() if line[:1].isdigit()]
+        line = next(line for line in lines if module.title.de in line)
+        bot.say(f"{line.split('.')[0]} nach vorne")
+        bot.say("1")
+        study_units(bot, len(module.units))
+    reports = HrReports(catalog, texts, clock)
+    policy = TenantPolicy("kreis", "Landkreis Beispiel", "HE", departments=tuple(departments))
+
+    def summary() -> str:
+        with core.store.transaction() as tx:
+            [answer] = reports.handle(tx, policy, frozenset({HR}), HR, "zusammenfassung") or []
+        assert isinstance(answer, TextMessage)
+        return answer.text
+
+    text = summary()
+    assert "(Personen je Modul und Bereich)" in text
+    assert f"- **{module.title.de}**: 10" in text
+    assert "  - Bürgeramt: 5" in text
+    assert "  - Bauamt: weniger als 5" in text
+    assert "  - ohne Angabe: weniger als 5" in text
+    assert "Gezählt nach Bereich" in text
+    # The learner who gave none changes their mind later: "abteilung" asks again.
+    assert bot.say("abteilung").asks("department")
+    assert "Ihr Bereich: Bauamt." in bot.say("2").text
+    assert "  - Bauamt: 5" in summary()

@@ -99,6 +99,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "attended": (
         "teilgenommen", "ich war dabei", "ich habe teilgenommen", "war dabei", "teilnahme bestaetigen", "attended", "i attended",
     ),
+    "department": ("abteilung", "meine abteilung", "bereich", "fachbereich", "amt", "department", "my department"),
     "link": ("telegram", "telegram verknuepfen", "mit telegram verknuepfen", "konto verknuepfen", "link telegram", "link account"),
     "settings": (
         "einstellungen", "settings", "lernzeit", "lernzeiten", "erinnerungen", "reminders", "benachrichtigungen", "notifications",
@@ -218,6 +219,8 @@ class DialogEngine:
                 return [self._t(t, "consent.yes"), self._t(t, "consent.no"), self._t(t, "consent.more")]
             case Step.ROLE:
                 return [r.title.get(lang) for r in self._catalog.roles]
+            case Step.DEPARTMENT:
+                return [*t.tenant.departments, self._t(t, "department.none")]
             case Step.INTERESTS:
                 return [i.title.get(lang) for i in self._catalog.interests]
             case Step.CHECK_INTRO | Step.EXAM_INTRO:
@@ -274,6 +277,8 @@ class DialogEngine:
                 self._ask(t, self._t(t, "consent.question"), labels or [])
             case Step.ROLE:
                 self._ask(t, self._t(t, "role.question"), labels or [])
+            case Step.DEPARTMENT:
+                self._ask(t, self._t(t, "department.question"), labels or [])
             case Step.INTERESTS:
                 self._ask(t, self._t(t, "interests.question"), labels or [], multiple=True)
             case Step.CHECK_INTRO:
@@ -480,6 +485,7 @@ class DialogEngine:
             "settings": self._cmd_settings,
             "link": lambda t: t.effects.append(LinkRequested()),
             "attended": self._cmd_attended,
+            "department": self._cmd_department,
         }
         handlers[command](t)
 
@@ -629,6 +635,7 @@ class DialogEngine:
             Step.SETTINGS_TIME: lambda t, i: self._set_push_time(t, [time(7, 30), time(9), time(12, 30), time(15)][i]),
             Step.SETTINGS_FREQUENCY: lambda t, i: self._set_days(t, FREQUENCY_DAYS[i]),
             Step.ATTENDANCE: self._choose_attendance,
+            Step.DEPARTMENT: self._choose_department,
         }
         handler[s.step](t, index)
 
@@ -650,7 +657,29 @@ class DialogEngine:
     def _choose_role(self, t: _Turn, index: int) -> None:
         s = t.state
         s.role_id = self._catalog.roles[index].id
-        s.step = Step.INTERESTS
+        s.step = Step.DEPARTMENT if t.tenant.departments else Step.INTERESTS
+        self._prompt(t)
+
+    def _choose_department(self, t: _Turn, index: int) -> None:
+        s = t.state
+        departments = t.tenant.departments
+        s.department = departments[index] if index < len(departments) else ""
+        if s.resume_step is None and not s.interests and not s.check_done_at and not s.plan:
+            s.step = Step.INTERESTS  # onboarding goes on
+        else:
+            s.step, s.resume_step = s.resume_step or Step.IDLE, None
+            self._say(t, "department.set", department=s.department or self._t(t, "department.none"))
+        self._prompt(t)
+
+    def _cmd_department(self, t: _Turn) -> None:
+        s = t.state
+        if not t.tenant.departments:
+            self._say(t, "department.not_asked")
+            self._prompt(t)
+            return
+        if s.step != Step.DEPARTMENT:
+            s.resume_step = s.step if s.step not in (Step.PUSH_OFFER, Step.REVIEW) else Step.IDLE
+        s.step = Step.DEPARTMENT
         self._prompt(t)
 
     def _choose_interests(self, t: _Turn, indices: list[int]) -> None:

@@ -19,6 +19,7 @@ from campusbot.core.enrolment import code_hash, new_code
 from campusbot.core.messages import FileMessage, Outgoing, TextMessage
 from campusbot.core.ports import Transaction
 from campusbot.core.pushes import HR_MANDATORY_OVERDUE
+from campusbot.core.state import LearnerState
 from campusbot.core.tenants import TenantPolicy
 from campusbot.core.textmatch import matches_word, normalize
 from campusbot.core.texts import Texts
@@ -65,7 +66,7 @@ class HrReports:
             month = self._month(argument)
             if month is None:
                 return [TextMessage(self._t("hr.bad_month"))]
-            return [TextMessage(self.summary(tx, tenant.id, *month))]
+            return [TextMessage(self.summary(tx, tenant, *month))]
         if command == "export":
             return [self.export(tx, tenant.id)]
         if command == "codes":
@@ -122,40 +123,51 @@ class HrReports:
             return self._t("hr.overdue_none")
         return self._t("hr.overdue_title") + "\n" + "\n".join(lines)
 
-    def summary(self, tx: Transaction, tenant_id: str, start: datetime, end: datetime) -> str:
-        completions = tx.tenant_completions(tenant_id, start, end)
+    def summary(self, tx: Transaction, tenant: TenantPolicy, start: datetime, end: datetime) -> str:
+        """Completions of a month by module, and within each by department (where the tenant has
+        departments) or else by role; groups under MIN_GROUP people show no number."""
+        completions = tx.tenant_completions(tenant.id or "", start, end)
         people: dict[str, set[int]] = defaultdict(set)
-        by_role: dict[tuple[str, str], set[int]] = defaultdict(set)
+        groups: dict[tuple[str, str], set[int]] = defaultdict(set)
         for completion in completions:
             module_id = completion.achievement.achievement.module_id
             people[module_id].add(completion.learner_id)
-            by_role[(module_id, completion.state.role_id)].add(completion.learner_id)
-        lines = [self._t("hr.summary_title", month=start.strftime("%m/%Y"))]
+            groups[(module_id, self._group(tenant, completion.state))].add(completion.learner_id)
+        month = start.strftime("%m/%Y")
+        title = self._t("hr.summary_title_departments", month=month) if tenant.departments else self._t("hr.summary_title", month=month)
+        lines = [title]
         for module_id in sorted(people, key=self._title):
             count = len(people[module_id])
             shown = str(count) if count >= MIN_GROUP else self._t("hr.suppressed", n=MIN_GROUP)
             lines.append(f"- **{self._title(module_id)}**: {shown}")
-            for (module, role_id), learners in sorted(by_role.items()):
+            for (module, group), learners in sorted(groups.items()):
                 if module != module_id:
                     continue
-                role = self._catalog.role(role_id)
                 size = str(len(learners)) if len(learners) >= MIN_GROUP else self._t("hr.suppressed", n=MIN_GROUP)
-                lines.append(f"  - {role.title.de if role else role_id}: {size}")
+                lines.append(f"  - {group}: {size}")
         if len(lines) == 1:
             lines.append(self._t("hr.summary_none"))
-        lines.append(self._t("hr.summary_note", n=MIN_GROUP))
+        note = self._t("hr.summary_note_departments", n=MIN_GROUP) if tenant.departments else self._t("hr.summary_note", n=MIN_GROUP)
+        lines.append(note)
         return "\n".join(lines)
+
+    def _group(self, tenant: TenantPolicy, state: LearnerState) -> str:
+        if tenant.departments:
+            return state.department or self._t("hr.no_department")
+        role = self._catalog.role(state.role_id)
+        return role.title.de if role else state.role_id
 
     def export(self, tx: Transaction, tenant_id: str) -> FileMessage:
         """Every confirmation and certificate of the tenant's learners; a spreadsheet opens it."""
         completions = tx.tenant_completions(tenant_id, datetime(2000, 1, 1, tzinfo=UTC), self._clock.now() + timedelta(days=1))
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter=";")
-        writer.writerow(["Name", "Modul", "Art", "Datum", "Unterrichtseinheiten", "Nächste Fälligkeit", "Widerrufen"])
+        writer.writerow(["Name", "Bereich", "Modul", "Art", "Datum", "Unterrichtseinheiten", "Nächste Fälligkeit", "Widerrufen"])
         for completion in completions:
             achievement = completion.achievement.achievement
             writer.writerow([
-                completion.state.display_name or self._t("certificate.no_name"), self._title(achievement.module_id),
+                completion.state.display_name or self._t("certificate.no_name"), completion.state.department,
+                self._title(achievement.module_id),
                 KIND_DE.get(achievement.kind, achievement.kind), achievement.issued_at.strftime("%d.%m.%Y"),
                 f"{achievement.hours:g}".replace(".", ","), achievement.next_due.strftime("%d.%m.%Y") if achievement.next_due else "",
                 "ja" if completion.achievement.revoked_at else "",

@@ -38,6 +38,7 @@ class Step(StrEnum):
     SETTINGS_FREQUENCY = "settings_frequency"
     SETTINGS_DAYS = "settings_days"
     ATTENDANCE = "attendance"
+    DEPARTMENT = "department"
 
 
 @dataclass(slots=True)
@@ -65,6 +66,7 @@ class LearnerState:
     resume_step: Step | None = None
     consent_at: str | None = None
     role_id: str = ""
+    department: str = ""  # where in the municipality the learner works, if the tenant asks and they say
     interests: list[str] = field(default_factory=list)
     check_answers: dict[str, int] = field(default_factory=dict)
     check_done_at: str | None = None

@@ -16,6 +16,8 @@ class TenantPolicy:
     # Where HR notices go: ("matrix", room id), ("hr-email" | "hr-webhook" | "hr-xapi", tenant id).
     hr_routes: tuple[tuple[str, str], ...] = ()
     retention_years: int = 0  # issued certificates outlive an erasure by this many years
+    # Its departments (Ämter, Fachbereiche): learners say theirs, HR's summary counts by them.
+    departments: tuple[str, ...] = ()
 
     def requires(self, module_id: str) -> bool:
         return self.mandatory is None or module_id in self.mandatory

@@ -382,7 +382,7 @@ class MatrixChannel:
         if tenant is None or self._hr_reports is None or not isinstance(event, RoomMessageText):
             return False
         text = learner_text(event.source.get("content", {}))
-        policy = TenantPolicy(tenant.id, tenant.name, tenant.state)
+        policy = TenantPolicy(tenant.id, tenant.name, tenant.state, departments=tuple(tenant.departments))
         with self._store.transaction() as tx:
             if not tx.remember_inbound(CHANNEL, event.event_id, self._clock.now()):
                 return False
