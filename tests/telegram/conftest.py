@@ -121,7 +121,7 @@ class TelegramLearner:
 
     async def choose(self, *numbers: int) -> None:
         assert self.question is not None, "no question to answer"
-        keys = [b["callback_data"] for b in buttons(self.question) if b["callback_data"] not in ("d", "x")]
+        keys = [str(b["callback_data"]) for b in buttons(self.question) if str(b["callback_data"]).startswith(("a:", "t:"))]
         if len(numbers) == 1 and keys[0].startswith("a:"):
             self.api.press(self.user_id, self.question.message_id, keys[numbers[0] - 1])
             return
@@ -134,7 +134,8 @@ class TelegramLearner:
 
             # Each tap ticks the option in the keyboard before the next tap may read it.
             await self.api.wait_for(shows_ticks)
-        self.api.press(self.user_id, question.message_id, "d")
+        [done] = [str(b["callback_data"]) for b in buttons(question) if str(b["callback_data"]).startswith("d:")]
+        self.api.press(self.user_id, question.message_id, done)
 
     async def next(self, timeout: float = 15.0) -> Said:  # noqa: ASYNC109
         message = await self.api.wait_for(lambda: self._unread(), timeout=timeout)

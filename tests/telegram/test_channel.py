@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, timedelta
+from pathlib import Path
 
 import icalendar
 from sqlalchemy import select
 
+from campusbot.app import build_core
 from campusbot.channels.memory import MemoryChannel
 from campusbot.content.catalog import Catalog
 from campusbot.core.messages import ChannelName, ChoiceMessage, LearnerId, TextMessage
+from campusbot.i18n import GettextTexts
 from campusbot.storage.rows import IdentityRow, LearnerRow
 from tests.scenario import journey, question
-from tests.telegram.conftest import TENANT, RunningTelegram, TelegramLearner, buttons, plain
+from tests.support import ShiftedClock
+from tests.telegram.bot_api import FakeBotApi
+from tests.telegram.conftest import TENANT, RunningTelegram, TelegramLearner, buttons, plain, running_telegram, telegram_settings
 
 
 async def test_journey_on_telegram_after_enrolment_by_code(telegram: RunningTelegram, catalog: Catalog) -> None:
@@ -207,3 +212,28 @@ async def test_a_tutorial_reminder_arrives_with_its_calendar_file(telegram: Runn
     assert event.decoded("DTSTART").astimezone(UTC) == tutorial.starts_at.astimezone(UTC)
     text = plain(api.sent(9101)[-2].text or "")
     assert str(tutorial.join_url) in text
+
+
+async def test_a_keyboard_still_answers_its_question_after_a_restart(
+    api: FakeBotApi, tmp_path: Path, catalog: Catalog, texts: GettextTexts,
+) -> None:
+    settings = telegram_settings(api, tmp_path)
+    core = build_core(settings, clock=ShiftedClock(), database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", catalog=catalog, texts=texts)
+    async with running_telegram(api, core, settings) as telegram:
+        learner = TelegramLearner(api, 9201, code=telegram.enrolment_code())
+        await learner.open()
+        await question(learner)
+        await learner.choose(1)  # consent
+        asked, _ = await question(learner)
+        assert "Welche Rolle" in asked.text
+    async with running_telegram(api, core, settings):  # the next life of the process: nothing in memory
+        await learner.choose(2)  # a button of the keyboard sent before the restart
+        asked, _ = await question(learner)
+    assert "Welche Themen" in asked.text
+    # Stopping let the message in flight finish and be recorded: the restart sent nothing twice.
+    sent = [m.text for m in api.sent(9201)]
+    assert len(sent) == len(set(sent)), sent
+    with core.store.transaction() as tx:
+        [scheduled] = tx.scheduled_learners([LearnerId(1)]).values()
+    assert scheduled.state.role_id == catalog.roles[1].id
+    core.store.engine.dispose()

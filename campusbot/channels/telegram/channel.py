@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -34,9 +33,9 @@ from campusbot.channels.telegram.render import (
     ANSWER,
     DONE,
     TOGGLE,
-    USED,
     keyboard,
     label_of,
+    parse_callback,
     split_text,
     ticked,
     to_html,
@@ -54,10 +53,10 @@ from campusbot.errors import TransportError
 log = logging.getLogger(__name__)
 
 CHANNEL = ChannelName("telegram")
-KEYBOARDS_CURSOR = "telegram:keyboards"
 OUTBOX_BATCH = 100
 IDLE_LOOK_S = 5.0
 MAX_BACKOFF_S = 60.0
+STOP_GRACE_S = 10.0  # how long a stop waits for the message in flight
 MAX_ATTEMPTS_BAD_REQUEST = 5  # Telegram refused the message itself: retrying longer will not help
 # The menu: Telegram command -> the word the dialog understands, per language.
 MENU: dict[str, tuple[tuple[str, str], ...]] = {
@@ -100,7 +99,9 @@ class TelegramChannel:
         self._texts = texts
         self._wake = asyncio.Event()
         self._paused_until = 0.0  # loop time until which Telegram asked us not to send (429)
-        self._keyboards: dict[str, _Keyboard] = {}  # chat id -> its latest keyboard
+        # Chat id -> its latest keyboard (in memory: after a restart, a keyboard left unanswered
+        # stays; its buttons still carry their question).
+        self._keyboards: dict[str, _Keyboard] = {}
         api = self._settings.api_url
         self.application = (
             Application.builder()
@@ -111,14 +112,14 @@ class TelegramChannel:
             .build()
         )
         self.application.add_handler(CallbackQueryHandler(self._on_callback))
-        self.application.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, self._on_message))
+        # Private chats only: nothing personal happens in groups, and the bot says nothing there.
+        self.application.add_handler(MessageHandler(filters.ChatType.PRIVATE & ~filters.StatusUpdate.ALL, self._on_message))
         self.ready = asyncio.Event()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Start the application and its updater (no ``run_polling``: the loop is ours), then send until cancelled."""
-        self._restore_keyboards()
         app = self.application
         try:
             await app.initialize()  # getMe: checks the token
@@ -150,16 +151,6 @@ class TelegramChannel:
             commands = [BotCommand(command, self._texts(lang, f"telegram.command.{key}")) for command, key in MENU[lang]]
             await self.application.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=language_code)
 
-    def _restore_keyboards(self) -> None:
-        with self._store.transaction() as tx:
-            saved = json.loads(tx.cursor(KEYBOARDS_CURSOR) or "{}")
-        self._keyboards = {chat: _Keyboard(*value) for chat, value in saved.items()}
-
-    def _save_keyboards(self) -> None:
-        data = {chat: [k.message_id, k.choice_id, k.used] for chat, k in self._keyboards.items()}
-        with self._store.transaction() as tx:
-            tx.save_cursor(KEYBOARDS_CURSOR, json.dumps(data), self._clock.now())
-
     def poke(self) -> None:
         """Others (the scheduler) wrote to the outbox: read it now."""
         self._wake.set()
@@ -168,9 +159,9 @@ class TelegramChannel:
 
     async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, update.effective_user
-        if message is None or user is None or message.text is None:
+        if message is None or user is None:
             return
-        text = message.text.strip()
+        text = (message.text or "").strip()  # a photo or sticker: the dialog says it got no text
         kind: IncomingKind = "message"
         if text.startswith("/"):
             command, _, rest = text.partition(" ")
@@ -192,31 +183,27 @@ class TelegramChannel:
         data = query.data or ""
         message = query.message
         markup = getattr(message, "reply_markup", None)
-        if message is None or not isinstance(markup, InlineKeyboardMarkup):
-            await self._answer(query)
-            return
-        chat = str(message.chat.id)
-        if data.startswith(f"{TOGGLE}:"):
-            await self._answer(query)
-            await self._edit_keyboard(chat, message.message_id, toggled(markup, data[2:]))
-            return
-        if data.startswith(f"{ANSWER}:"):
-            keys, labels = [data[2:]], [label_of(markup, data)]
-        elif data == DONE:
-            chosen = ticked(markup)
-            keys, labels = [key for key, _ in chosen], [label for _, label in chosen]
-        else:
+        kind, key, choice_id = parse_callback(data)
+        if message is None or not isinstance(markup, InlineKeyboardMarkup) or kind not in (ANSWER, TOGGLE, DONE):
             await self._answer(query)  # a used keyboard: nothing more to do
             return
+        chat = str(message.chat.id)
         await self._answer(query)
+        if kind == TOGGLE:
+            await self._edit_keyboard(chat, message.message_id, toggled(markup, data))
+            return
+        if kind == ANSWER:
+            keys, labels = [key], [label_of(markup, data)]
+        else:
+            chosen = ticked(markup)
+            keys, labels = [k for k, _ in chosen], [label for _, label in chosen]
         known = self._keyboards.get(chat)
-        choice_id = known.choice_id if known is not None and known.message_id == message.message_id else ""
         if known is not None and known.message_id == message.message_id:
             self._keyboards[chat] = _Keyboard(known.message_id, known.choice_id, used=True)
-            self._save_keyboards()
-        await self._edit_keyboard(chat, message.message_id, used(labels) if USED not in keys else None)
+            choice_id = choice_id or known.choice_id
+        await self._edit_keyboard(chat, message.message_id, used(labels))
         incoming = Incoming(
-            CHANNEL, str(user.id), chat, f"update-{update.update_id}", kind="choice", choice_id=choice_id,
+            CHANNEL, str(user.id), chat, f"update-{update.update_id}", kind="choice", choice_id=choice_id or "",
             option_keys=tuple(keys), lang_hint=(user.language_code or "")[:2] or None, display_name=user.full_name or None,
         )
         await self._turn(incoming)
@@ -267,7 +254,19 @@ class TelegramChannel:
         return 0.0 if len(items) == OUTBOX_BATCH and not blocked else next_wait
 
     async def _send(self, item: OutboxItem) -> float | None:
-        """Send one outbox item; None when it is done with, else seconds until it may be retried."""
+        """Send one outbox item; None when it is done with, else seconds until it may be retried.
+
+        Telegram has no idempotency key: a message sent but not recorded as sent would go out
+        again after a restart. So a stop waits (briefly) for the message in flight."""
+        sending = asyncio.ensure_future(self._send_now(item))
+        try:
+            return await asyncio.shield(sending)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(sending, timeout=STOP_GRACE_S)
+            raise
+
+    async def _send_now(self, item: OutboxItem) -> float | None:
         now = self._clock.now()
         try:
             await self._deliver(item.address, item.message)
@@ -321,7 +320,6 @@ class TelegramChannel:
                     await bot.send_message(chat, to_html(piece), parse_mode=ParseMode.HTML)
                 sent = await bot.send_message(chat, to_html(last), parse_mode=ParseMode.HTML, reply_markup=keyboard(message))
                 self._keyboards[chat] = _Keyboard(sent.message_id, message.choice_id)
-                self._save_keyboards()
             case FileMessage():
                 caption = to_html(message.caption)[:1024] if message.caption else None
                 await bot.send_document(

@@ -15,9 +15,25 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from campusbot.core.messages import BOLD, ChoiceMessage
 
 MAX_TEXT = 4096  # Telegram's limit per message, counted after entity parsing
-ANSWER, TOGGLE, DONE, USED = "a", "t", "d", "x"  # callback data kinds: "a:<key>", "t:<key>", "d", "x"
+MAX_CALLBACK_DATA = 64  # bytes
+# Callback data: "a:<key>:<question>" answers, "t:<key>:<question>" ticks, "d::<question>" confirms
+# the ticks, "x" is a used keyboard. The question (the core's choice id) rides along, so a button
+# pressed after a restart still says what it answers; an id too long for 64 bytes is left out.
+ANSWER, TOGGLE, DONE, USED = "a", "t", "d", "x"
 CHECKED = "✓ "
 DONE_LABEL = "✅ OK"
+
+
+def callback_data(kind: str, key: str, choice_id: str) -> str:
+    data = f"{kind}:{key}:{choice_id}"
+    return data if len(data.encode("utf-8")) <= MAX_CALLBACK_DATA else f"{kind}:{key}:"
+
+
+def parse_callback(data: str) -> tuple[str, str, str | None]:
+    """(kind, option key, question id or None if it did not fit) of a button's data."""
+    kind, _, rest = data.partition(":")
+    key, _, choice_id = rest.partition(":")
+    return kind, key, choice_id or None
 
 
 def to_html(text: str) -> str:
@@ -59,19 +75,22 @@ def _cut(text: str, limit: int) -> int:
 def keyboard(choice: ChoiceMessage) -> InlineKeyboardMarkup:
     """One button per option; several answers are ticked, then confirmed with OK."""
     kind = TOGGLE if choice.multiple else ANSWER
-    rows = [[InlineKeyboardButton(option.label, callback_data=f"{kind}:{option.key}")] for option in choice.options]
+    rows = [
+        [InlineKeyboardButton(option.label, callback_data=callback_data(kind, option.key, choice.choice_id))]
+        for option in choice.options
+    ]
     if choice.multiple:
-        rows.append([InlineKeyboardButton(DONE_LABEL, callback_data=DONE)])
+        rows.append([InlineKeyboardButton(DONE_LABEL, callback_data=callback_data(DONE, "", choice.choice_id))])
     return InlineKeyboardMarkup(rows)
 
 
-def toggled(markup: InlineKeyboardMarkup, key: str) -> InlineKeyboardMarkup:
-    """The keyboard with the option ``key`` ticked or unticked."""
+def toggled(markup: InlineKeyboardMarkup, data: str) -> InlineKeyboardMarkup:
+    """The keyboard with the option whose button has ``data`` ticked or unticked."""
     rows = []
     for row in markup.inline_keyboard:
         buttons = []
         for button in row:
-            if button.callback_data == f"{TOGGLE}:{key}":
+            if button.callback_data == data:
                 text = button.text.removeprefix(CHECKED) if button.text.startswith(CHECKED) else CHECKED + button.text
                 button = InlineKeyboardButton(text, callback_data=button.callback_data)
             buttons.append(button)
@@ -82,7 +101,7 @@ def toggled(markup: InlineKeyboardMarkup, key: str) -> InlineKeyboardMarkup:
 def ticked(markup: InlineKeyboardMarkup) -> list[tuple[str, str]]:
     """(key, label) of the ticked options of a several-answers keyboard."""
     return [
-        (str(button.callback_data)[2:], button.text.removeprefix(CHECKED))
+        (parse_callback(str(button.callback_data))[1], button.text.removeprefix(CHECKED))
         for row in markup.inline_keyboard for button in row
         if str(button.callback_data).startswith(f"{TOGGLE}:") and button.text.startswith(CHECKED)
     ]
