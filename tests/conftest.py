@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,8 +16,11 @@ from campusbot.i18n import GettextTexts
 from campusbot.storage.database import make_engine, upgrade
 from tests.postgres import PostgresServer
 from tests.support import RecordingBot
+from tests.telegram.bot_api import FakeBotApi
 
 START = datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
+TELEGRAM_TOKEN = "4242:AAH-campusbot-test-token_0123456789"  # noqa: S105 - a test token for the fake API
+TELEGRAM_USERNAME = "campusbot_test_bot"
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +89,12 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    """A local Telegram Bot API (tests/telegram/bot_api.py), for the Telegram and the linking tests."""
+    fake = FakeBotApi(TELEGRAM_TOKEN, bot_username=TELEGRAM_USERNAME)
+    await fake.start()
+    yield fake
+    await fake.stop()

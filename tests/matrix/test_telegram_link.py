@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -23,14 +21,6 @@ from tests.telegram.bot_api import FakeBotApi
 from tests.telegram.conftest import TOKEN, USERNAME, TelegramLearner, running_telegram
 
 CODE = re.compile(r"\b[A-Z2-9]{5}-[A-Z2-9]{5}\b")
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    fake = FakeBotApi(TOKEN, bot_username=USERNAME)
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 async def test_a_matrix_learner_links_telegram_and_continues_there(

@@ -21,12 +21,12 @@ from campusbot.config import Settings, TelegramSettings, TenantSettings
 from campusbot.content.catalog import Catalog
 from campusbot.core.enrolment import code_hash, new_code
 from campusbot.i18n import GettextTexts
+from tests.conftest import TELEGRAM_TOKEN, TELEGRAM_USERNAME
 from tests.scenario import Said
 from tests.support import ShiftedClock
 from tests.telegram.bot_api import FakeBotApi, SentMessage
 
-TOKEN = "4242:AAH-campusbot-test-token_0123456789"  # noqa: S105 - a test token for the fake API
-USERNAME = "campusbot_test_bot"
+TOKEN, USERNAME = TELEGRAM_TOKEN, TELEGRAM_USERNAME
 TENANT = TenantSettings(id="musterstadt", name="Stadt Musterstadt", state="HE", servers=["musterstadt.example"])
 
 
@@ -52,14 +52,6 @@ class RunningTelegram:
     def count(self, table: str) -> int:
         with self.core.store.engine.connect() as connection:
             return int(connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())  # noqa: S608 - test tables
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    fake = FakeBotApi(TOKEN, bot_username=USERNAME)
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @contextlib.asynccontextmanager
