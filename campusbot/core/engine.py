@@ -959,13 +959,12 @@ class DialogEngine:
             return
         if progress.participation_at is None and self._attendance_missing(s, module):
             # All units done, but the module's live tutorial is part of it too.
-            held = self._held_tutorial(s, module, t.now)
+            held = self._held_tutorial(module, t.now)
             s.step = Step.IDLE
             if held is not None:
                 self._ask_attendance(t, held)
                 return
             self._say_attendance_pending(t, module, missed=False)
-            s.step = Step.IDLE
             self._prompt(t)
             return
         self._after_units(t, module)
@@ -999,8 +998,8 @@ class DialogEngine:
         tutorials = self._catalog.tutorials_for(module.id)
         return module.mandatory is None and bool(tutorials) and not any(tut.id in s.attended for tut in tutorials)
 
-    def _held_tutorial(self, s: LearnerState, module: Module, now: datetime) -> Tutorial | None:
-        """The latest of the module's tutorials that has begun and the learner has not denied attending."""
+    def _held_tutorial(self, module: Module, now: datetime) -> Tutorial | None:
+        """The latest of the module's tutorials that has begun."""
         held = [tut for tut in self._catalog.tutorials_for(module.id) if tut.starts_at <= now]
         return held[-1] if held else None
 
@@ -1054,7 +1053,7 @@ class DialogEngine:
         for module_id in s.plan:
             module = self._catalog.module(module_id)
             if module is not None and self._attendance_missing(s, module):
-                held = self._held_tutorial(s, module, t.now)
+                held = self._held_tutorial(module, t.now)
                 if held is not None:
                     self._ask_attendance(t, held)
                     return

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from campusbot.content.models import LANGUAGES
 from campusbot.core.clock import Clock
 from campusbot.core.engine import Achievement, DialogEngine, EraseRequested, ExportRequested, LinkRequested, Reviewed
 from campusbot.core.enrolment import LINK_CODE_VALIDITY, code_hash, find_code, new_code, normalize_code
@@ -93,7 +94,7 @@ class TurnService:
     def _enrol(self, tx: Transaction, incoming: Incoming, now: datetime) -> TurnResult:
         """Someone who is no learner yet writes on a channel that needs a code: with a valid code
         they become a learner (or link to theirs); without one they are told how, and nothing is stored."""
-        lang = incoming.lang_hint if incoming.lang_hint in ("de", "en") else self._default_lang
+        lang = incoming.lang_hint if incoming.lang_hint in LANGUAGES else self._default_lang
         code = find_code(incoming.text) if incoming.kind == "message" else None
         redeemed = tx.redeem_enrolment_code(code_hash(code), now) if code else None
         if redeemed is None:
