@@ -12,6 +12,7 @@ from typing import Any
 
 from campusbot.config import Settings, load_settings
 from campusbot.content.loader import default_content_root, load_catalog
+from campusbot.core.enrolment import DEFAULT_ENROLMENT_VALIDITY
 from campusbot.errors import CampusbotError, ContentError
 
 
@@ -161,7 +162,7 @@ def cmd_enroll_code(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
     from campusbot.app import build_core
-    from campusbot.core.enrolment import code_hash, new_code
+    from campusbot.core.enrolment import issue_codes
     from campusbot.errors import ConfigError
 
     settings = _settings(args)
@@ -171,11 +172,10 @@ def cmd_enroll_code(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.config or 'configuration'}: key tenants: no tenant {args.tenant!r} (known: {known})")
     core = build_core(settings, database_url=_database_url(args, settings))
     now = datetime.now(UTC)
-    expires = now + timedelta(days=args.days)
-    codes = [new_code() for _ in range(args.count)]
+    validity = timedelta(days=args.days)
+    expires = now + validity
     with core.store.transaction() as tx:
-        for code in codes:
-            tx.save_enrolment_code(code_hash(code), tenant.id, None, now, expires)
+        codes = issue_codes(tx, tenant.id, now, count=args.count, validity=validity)
     print(f"{len(codes)} code(s) for {tenant.name}, each valid once until {expires.date().isoformat()}:", file=sys.stderr)
     for code in codes:
         print(code)
@@ -261,7 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     enroll = sub.add_parser("enroll-code", help="one-time codes that enrol employees on Telegram", parents=[common])
     enroll.add_argument("--tenant", required=True, help="the municipality's id from [[tenants]]")
     enroll.add_argument("--count", type=int, default=1, choices=range(1, 1001), metavar="N", help="how many codes (1-1000)")
-    enroll.add_argument("--days", type=int, default=30, choices=range(1, 366), metavar="DAYS", help="valid for (default 30)")
+    enroll.add_argument(
+        "--days", type=int, default=DEFAULT_ENROLMENT_VALIDITY.days, choices=range(1, 366), metavar="DAYS",
+        help=f"valid for (default {DEFAULT_ENROLMENT_VALIDITY.days})",
+    )
     enroll.add_argument("--db", metavar="PATH_OR_URL", help="SQLite file or database URL")
     enroll.set_defaults(func=cmd_enroll_code)
 

@@ -13,9 +13,13 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from campusbot.core.messages import LearnerId
+
+if TYPE_CHECKING:  # ports imports this module for RedeemedCode
+    from campusbot.core.ports import Transaction
 
 # No 0/O, 1/I/L: codes are read off paper and typed on phones.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -37,6 +41,17 @@ def new_code() -> str:
     """A fresh code, shown as two groups of five: ``K7QMD-XW2PE``."""
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     return f"{raw[:5]}-{raw[5:]}"
+
+
+def issue_codes(
+    tx: Transaction, tenant_id: str | None, now: datetime, *, count: int = 1, learner_id: LearnerId | None = None,
+    validity: timedelta = DEFAULT_ENROLMENT_VALIDITY,
+) -> list[str]:
+    """Fresh codes for the tenant (with ``learner_id``: link codes for that learner); only their hashes are stored."""
+    codes = [new_code() for _ in range(count)]
+    for code in codes:
+        tx.save_enrolment_code(code_hash(code), tenant_id, learner_id, now, now + validity)
+    return codes
 
 
 def code_hash(code: str) -> str:

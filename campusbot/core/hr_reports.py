@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from campusbot.content.catalog import Catalog
 from campusbot.core.clock import Clock
-from campusbot.core.enrolment import code_hash, new_code
+from campusbot.core.enrolment import DEFAULT_ENROLMENT_VALIDITY, issue_codes
 from campusbot.core.messages import FileMessage, Outgoing, TextMessage
 from campusbot.core.ports import Transaction
 from campusbot.core.pushes import HR_MANDATORY_OVERDUE
@@ -34,7 +34,6 @@ COMMANDS = {
     "help": ("hilfe", "help"),
 }
 MAX_CODES = 50  # per request; more come from 'campusbot enroll-code'
-CODE_VALIDITY = timedelta(days=30)
 _MONTH = re.compile(r"(\d{4})-(\d{2})$")
 
 
@@ -79,10 +78,8 @@ class HrReports:
     def codes(self, tx: Transaction, tenant: TenantPolicy, count: int) -> str:
         """One-time codes that enrol employees of the tenant on Telegram (only their hashes are kept)."""
         now = self._clock.now()
-        codes = [new_code() for _ in range(count)]
-        for code in codes:
-            tx.save_enrolment_code(code_hash(code), tenant.id, None, now, now + CODE_VALIDITY)
-        until = (now + CODE_VALIDITY).strftime("%d.%m.%Y")
+        codes = issue_codes(tx, tenant.id, now, count=count)
+        until = (now + DEFAULT_ENROLMENT_VALIDITY).strftime("%d.%m.%Y")
         lines = "\n".join(f"- {code}" for code in codes)
         return self._t("hr.codes", count=count, tenant=tenant.name, until=until) + "\n" + lines
 

@@ -12,7 +12,7 @@ from typing import Any
 from campusbot.content.models import LANGUAGES
 from campusbot.core.clock import Clock
 from campusbot.core.engine import Achievement, DialogEngine, EraseRequested, ExportRequested, LinkRequested, Reviewed
-from campusbot.core.enrolment import LINK_CODE_VALIDITY, code_hash, find_code, new_code, normalize_code
+from campusbot.core.enrolment import LINK_CODE_VALIDITY, code_hash, find_code, issue_codes, normalize_code
 from campusbot.core.hr_notices import HrNotices
 from campusbot.core.messages import FileMessage, Incoming, LearnerId, Outgoing, TextMessage
 from campusbot.core.plan import add_months
@@ -169,8 +169,7 @@ class TurnService:
     def _link_code(self, tx: Transaction, learner_id: LearnerId, tenant_id: str | None, lang: str, now: datetime) -> TextMessage:
         if self._link_bot is None:
             return TextMessage(self._texts(lang, "link.unavailable"))
-        code = new_code()
-        tx.save_enrolment_code(code_hash(code), tenant_id, learner_id, now, now + LINK_CODE_VALIDITY)
+        [code] = issue_codes(tx, tenant_id, now, learner_id=learner_id, validity=LINK_CODE_VALIDITY)
         minutes = int(LINK_CODE_VALIDITY.total_seconds() // 60)
         url = f"https://t.me/{self._link_bot}?start={normalize_code(code)}"
         return TextMessage(self._texts(lang, "link.code", code=code, minutes=minutes, bot=f"@{self._link_bot}", url=url))
