@@ -32,7 +32,7 @@ from sending to the arrival, at the learner, of the first event of the bot's
 reply; the next message goes out only after the whole reply arrived (campusbot's
 reply is whole when it asks the open question again: as a new poll, or, while the
 poll is open a few messages up, as text under its answer; ``reply_shapes_campusbot``
-counts both) (``p50_last_ms``: until its last event; ``p50_server_ms``: message to first
+counts both, ``p50_by_shape_campusbot`` times them apart) (``p50_last_ms``: until its last event; ``p50_server_ms``: message to first
 reply by Synapse's own timestamps, without the learner's side). CPU time
 is utime+stime from ``/proc/<pid>/stat`` of each bot process (and of Synapse)
 before and after its blocks.
@@ -279,6 +279,7 @@ class Series:
     first_ms: list[float] = field(default_factory=list)
     last_ms: list[float] = field(default_factory=list)
     server_ms: list[float] = field(default_factory=list)  # Synapse's timestamps: message -> first reply event
+    by_shape: dict[str, list[float]] = field(default_factory=dict)  # campusbot: reply shape -> first_ms
     cpu_s: float = 0.0
     synapse_cpu_s: float = 0.0
     wall_s: float = 0.0
@@ -299,6 +300,13 @@ class Series:
             result["p50_last_ms"] = round(statistics.median(self.last_ms), 2)
             result["p95_last_ms"] = round(percentile(self.last_ms, 95), 2)
         return result
+
+    def shapes(self) -> dict[str, dict[str, float | int]]:
+        """How long replies of each shape took to their first event."""
+        return {
+            shape: {"n": len(ms), "p50_ms": round(statistics.median(ms), 2), "p95_ms": round(percentile(ms, 95), 2)}
+            for shape, ms in sorted(self.by_shape.items())
+        }
 
 
 @dataclass
@@ -395,9 +403,10 @@ class Bench:
             if event_kind(event) != POLL_END and target.questions[mode] in text_of(event):
                 return events
 
-    async def turn(self, target: Target, mode: str) -> tuple[float, float, float | None]:
-        """One message and its whole reply; returns the latency of its first and last event in ms
-        and the time from the message to the first reply event by Synapse's timestamps (None if unknown)."""
+    async def turn(self, target: Target, mode: str) -> tuple[float, float, float | None, str]:
+        """One message and its whole reply; returns the latency of its first and last event in ms,
+        the time from the message to the first reply event by Synapse's timestamps (None if unknown)
+        and the reply's shape."""
         learner, room_id = self.learners[mode], target.rooms[mode]
         text = target.next_text()
         t0 = time.perf_counter()
@@ -415,7 +424,7 @@ class Bench:
         last = self.arrivals.get(answer[-1].event_id, returned) - t0
         sent_ts, reply_ts = self.server_ts.get(sent_id), self.server_ts.get(answer[0].event_id)
         server = None if sent_ts is None or reply_ts is None else float(reply_ts - sent_ts)
-        return first * 1000, last * 1000, server
+        return first * 1000, last * 1000, server, shape
 
     @staticmethod
     def check_reply(target: Target, text: str, events: list[Event]) -> None:
@@ -440,7 +449,8 @@ class Bench:
         series = target.series[mode]
         cpu0, synapse0, wall0 = target.process.cpu_seconds(), cpu_seconds(self.synapse_pid), time.perf_counter()
         for _ in range(messages):
-            first, last, server = await self.turn(target, mode)
+            first, last, server, shape = await self.turn(target, mode)
+            series.by_shape.setdefault(shape, []).append(first)
             series.first_ms.append(first)
             series.last_ms.append(last)
             if server is not None:
@@ -550,6 +560,7 @@ def result_json(targets: list[Target], timings: dict[str, Any], versions: dict[s
     result["ratio_p50_plain_vs_mautrix"] = ratio(campus["plain"], mautrix_echo["plain"])
     result["ratio_p50_encrypted_vs_mautrix"] = ratio(campus["encrypted"], mautrix_echo["encrypted"])
     result["reply_shapes_campusbot"] = by_key["campusbot"].reply_shapes
+    result["p50_by_shape_campusbot"] = {mode: campus[mode].shapes() for mode in MODES}
     result.update(timings)
     result["versions"] = versions
     result["cpus"] = os.cpu_count()
