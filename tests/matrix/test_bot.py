@@ -246,6 +246,20 @@ async def test_journey_in_an_encrypted_dm_with_a_cross_signed_bot(bot: RunningBo
     assert export["learner"]["identities"][0]["external_id"] == learner.user_id
 
 
+async def test_the_bot_account_collects_no_notifications(bot: RunningBot, synapse: Synapse, make_learner: MakeLearner) -> None:
+    """The bot needs no push notifications: its master push rule is on, so Synapse stores none
+    for the learners' messages (less work on each message's way to the bot)."""
+    learner = await make_learner()
+    room_id = await learner.open_dm(bot.user_id, encrypted=False)
+    conversation = Conversation(learner, room_id)
+    await conversation.next_poll()
+    await conversation.say("hilfe")
+    await conversation.next_poll()
+    token = bot.channel.client.access_token
+    assert synapse.request("GET", "/_matrix/client/v3/notifications", token=token)["notifications"] == []
+    assert synapse.request("GET", "/_matrix/client/v3/pushrules/global/override/.m.rule.master/enabled", token=token) == {"enabled": True}
+
+
 async def test_a_question_asked_again_stays_in_its_open_poll(bot: RunningBot, make_learner: MakeLearner) -> None:
     """A command while a poll is open: the answer ends with the question as text, no poll is
     doubled; only when the poll is more than a few messages up does a new one replace it."""
