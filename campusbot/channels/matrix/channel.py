@@ -214,7 +214,10 @@ class MatrixChannel:
         """The bot account needs no push notifications. With the master push rule on, Synapse
         stores no notification for it per learner message: about 1 ms less on each message's
         way to the bot (measured on an unencrypted DM), and no unread counts that only grow."""
-        response = await self.client.enable_pushrule("global", PushRuleKind.override, ".m.rule.master", True)
+        try:
+            response: object = await self.client.enable_pushrule("global", PushRuleKind.override, ".m.rule.master", True)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            response = exc  # not worth failing the start for: the next start tries again
         if not isinstance(response, EnablePushRuleResponse):
             log.warning("matrix: could not turn off the bot's own notifications: %s", getattr(response, "message", response))
 
