@@ -25,3 +25,7 @@ class StoreError(CampusbotError):
 
 class TransportError(CampusbotError):
     """A chat network failed in a way that retrying will not fix (bad credentials, ...)."""
+
+
+class Unavailable(CampusbotError):
+    """A peer (a homeserver, a chat API) cannot be reached right now; a later attempt may succeed."""

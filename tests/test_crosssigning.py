@@ -32,7 +32,7 @@ from campusbot.channels.matrix.crosssigning import (
     sign_json,
     verify_json,
 )
-from campusbot.errors import CampusbotError
+from campusbot.errors import CampusbotError, Unavailable
 
 USER = "@campusbot:example.org"
 SECRET = "correct horse battery staple"  # noqa: S105 - a test fixture
@@ -340,12 +340,23 @@ async def test_uia_without_a_password_flow_is_an_error(tmp_path: Path) -> None:
             await run(url, tmp_path, password="hunter2")  # noqa: S106 - a test fixture
 
 
-async def test_http_errors_name_endpoint_and_errcode_but_not_the_token(tmp_path: Path) -> None:
-    answer = {"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests"}
-    fake = FakeHomeserver(device=device_keys(), signatures_answer={}, upload_answers=[(429, answer)])
+@pytest.mark.parametrize(
+    ("status", "answer", "error", "expected"),
+    [
+        (400, {"errcode": "M_BAD_JSON", "error": "Bad JSON"}, CrossSigningError, "HTTP 400 M_BAD_JSON: Bad JSON"),
+        # The homeserver cannot answer now: the channel waits and tries again.
+        (429, {"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests"}, Unavailable, "HTTP 429 M_LIMIT_EXCEEDED"),
+        (502, {}, Unavailable, "HTTP 502 no errcode"),
+    ],
+)
+async def test_http_errors_name_endpoint_and_errcode_but_not_the_token(
+    tmp_path: Path, status: int, answer: dict[str, Any], error: type[Exception], expected: str
+) -> None:
+    fake = FakeHomeserver(device=device_keys(), signatures_answer={}, upload_answers=[(status, answer)])
     async with serve(fake) as url:
-        with pytest.raises(CrossSigningError, match="POST /keys/device_signing/upload: HTTP 429 M_LIMIT_EXCEEDED") as caught:
+        with pytest.raises(error, match=f"POST /keys/device_signing/upload: {expected}") as caught:
             await run(url, tmp_path)
+    assert type(caught.value) is error
     assert "syt_secret_token" not in str(caught.value)
 
 
@@ -357,9 +368,9 @@ async def test_device_without_keys_on_the_server_is_an_error(tmp_path: Path) -> 
     assert [path for path, _ in fake.posted] == ["/_matrix/client/v3/keys/query"], "nothing may be uploaded"
 
 
-async def test_unreachable_homeserver_is_a_cross_signing_error(tmp_path: Path) -> None:
+async def test_an_unreachable_homeserver_is_unavailable_not_a_cross_signing_error(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(CrossSigningError, match="unreachable"):
+    with pytest.raises(Unavailable, match="homeserver unreachable"):
         await run(f"http://127.0.0.1:{port}", tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -149,3 +150,78 @@ async def test_homeserver_outage_is_survived_and_the_queue_delivered(
         await conversation.say("ja")
         poll, _ = await conversation.next_poll(timeout=60)
         assert "Welche Rolle" in text_of(poll)
+
+
+async def test_a_bot_started_before_its_homeserver_waits_for_it(
+    synapse: Synapse, register: Register, make_learner: MakeLearner, tmp_path: Path
+) -> None:
+    """After a power cut the bot may be up first: it waits with backoff instead of exiting."""
+    bot = BotProcess(synapse, register("campusbot"), tmp_path / "bot")
+    synapse.stop()
+    try:
+        bot.start()  # first start: password login, key upload and cross-signing all still to do
+        assert bot.process is not None
+        deadline = time.monotonic() + 30
+        while bot.log.read_text(errors="replace").count("not reachable") < 2:
+            assert bot.process.poll() is None, bot.log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, bot.log.read_text(errors="replace")[-3000:]
+            await asyncio.sleep(0.2)
+        assert bot.process.poll() is None
+    finally:
+        synapse.start()
+    try:
+        # Encrypted: the learner's client sends keys only to a cross-signed device, so this also
+        # shows the cross-signing that waited for the homeserver was done.
+        learner = await make_learner()
+        room_id = await learner.open_dm(bot.account.user_id, encrypted=True, timeout=90)
+        conversation = Conversation(learner, room_id)
+        poll, texts = await conversation.next_poll(timeout=90)
+        assert any("Ich bin campusbot" in text for text in texts), texts
+        await conversation.say("ja")
+        poll, _ = await conversation.next_poll(timeout=30)
+        assert "Welche Rolle" in text_of(poll)
+        log = bot.log.read_text(errors="replace")
+        assert bot.account.password not in log
+        assert STORE_SECRET not in log
+    finally:
+        bot.stop()
+
+
+async def test_a_password_the_homeserver_refuses_stops_the_bot_with_the_key_named(
+    synapse: Synapse, register: Register, tmp_path: Path
+) -> None:
+    """Waiting is for a homeserver that cannot answer; a refusal is not worth waiting for."""
+    account = register("campusbot")
+    wrong = dataclasses.replace(account, password="not-" + account.password)
+    bot = BotProcess(synapse, wrong, tmp_path / "bot")
+    bot.start()
+    assert bot.process is not None
+    assert bot.process.wait(timeout=60) == 2
+    log = bot.log.read_text(errors="replace")
+    assert f"campusbot: Matrix login as {account.user_id} failed" in log
+    assert "(check matrix.password)" in log
+    assert "not reachable" not in log
+    assert wrong.password not in log
+    assert not (tmp_path / "bot" / "matrix" / "credentials.json").exists()
+
+
+async def test_a_poll_answered_just_before_a_stop_is_ended_after_the_restart(
+    synapse: Synapse, register: Register, make_learner: MakeLearner, tmp_path: Path, catalog: Catalog, texts: GettextTexts
+) -> None:
+    account = register("campusbot")
+    settings = bot_settings(synapse, account, tmp_path / "bot")
+    learner = await make_learner()
+    async with running_bot(settings, account, catalog, texts) as bot:
+        room_id = await learner.open_dm(bot.user_id, encrypted=False)
+        conversation = Conversation(learner, room_id)
+        consent, _ = await conversation.next_poll()
+        await conversation.answer_poll(consent, 1)
+        role, _ = await conversation.next_poll()
+        # Stopped at once: the consent poll would be ended only after the room was quiet for a moment.
+    await asyncio.sleep(2)
+    assert [e for e in learner.pending(room_id) if getattr(e, "type", "") == POLL_END] == [], "ended before the stop"
+    assert conversation.unended_polls() == {consent.event_id}
+    async with running_bot(settings, account, catalog, texts):
+        await conversation.until_polls_ended(timeout=30)
+        assert conversation.unended_polls() == set()
+        assert conversation.open_poll is role

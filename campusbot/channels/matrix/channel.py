@@ -63,13 +63,14 @@ from campusbot.core.messages import ChannelName, ChoiceMessage, FileMessage, Inc
 from campusbot.core.ports import OutboxItem, Store
 from campusbot.core.tenants import TenantPolicy
 from campusbot.core.turns import TurnService
-from campusbot.errors import TransportError
+from campusbot.errors import TransportError, Unavailable
 
 log = logging.getLogger(__name__)
 
 CHANNEL = ChannelName("matrix")
 PENDING_CURSOR = "matrix:undecrypted"
 POLLS_CURSOR = "matrix:open_polls"
+POLLS_TO_END_CURSOR = "matrix:polls_to_end"  # answered polls not yet ended: [room id, poll event id, outbox id]
 SYNC_TIMEOUT_MS = 30_000
 
 
@@ -105,6 +106,11 @@ class Credentials:
     access_token: str
 
 
+def _unavailable(response: object) -> bool:
+    """Whether nio's error response says the homeserver cannot answer now (5xx, 429)."""
+    transport = getattr(response, "transport_response", None)
+    status = getattr(transport, "status", 0)
+    return getattr(response, "status_code", None) == "M_LIMIT_EXCEEDED" or status >= 500 or status == 429
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,15 +191,32 @@ class MatrixChannel:
     async def run(self) -> None:
         """Log in (or restore the login), prepare encryption, then sync and send until cancelled."""
         try:
-            await self._login()
-            await self._mute_own_notifications()
-            await self._prepare_crypto()
+            await self._connect()
             self._restore_state()
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._sync_loop(), name="matrix-sync")
                 tasks.create_task(self._send_loop(), name="matrix-send")
         finally:
             await self.client.close()  # type: ignore[no-untyped-call]
+
+    async def _connect(self) -> None:
+        """Log in, mute the bot's own notifications, upload keys and cross-sign. The bot may come
+        up before its homeserver (after a power cut, in a compose file): until the homeserver
+        answers, it waits and tries again with backoff instead of giving up."""
+        backoff = 1.0
+        while True:
+            try:
+                await self._login()
+                await self._mute_own_notifications()
+                await self._prepare_crypto()
+                return
+            except (Unavailable, aiohttp.ClientError, TimeoutError) as exc:
+                # nio raises connection errors after its own two quick retries (max_timeouts).
+                log.warning(
+                    "matrix: homeserver %s not reachable (%s), trying again in %.0f s", self._matrix.homeserver, exc, backoff,
+                )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
 
     async def _login(self) -> None:
         credentials = self._load_credentials()
@@ -206,7 +229,11 @@ class MatrixChannel:
         else:
             response = await self.client.login(self._matrix.password.get_secret_value(), device_name=self._matrix.device_name)
             if not isinstance(response, LoginResponse):
-                raise TransportError(f"Matrix login as {self._matrix.user_id} failed: {getattr(response, 'message', response)}")
+                if _unavailable(response):
+                    raise Unavailable(f"login: {getattr(response, 'message', response)}")
+                raise TransportError(
+                    f"Matrix login as {self._matrix.user_id} failed: {getattr(response, 'message', response)} (check matrix.password)"
+                )
             self._save_credentials(Credentials(response.user_id, response.device_id, response.access_token))
         log.info("matrix: logged in as %s, device %s", self.client.user_id, self.client.device_id)
 
@@ -226,11 +253,17 @@ class MatrixChannel:
         with self._store.transaction() as tx:
             pending = json.loads(tx.cursor(PENDING_CURSOR) or "[]")
             self._open_polls = json.loads(tx.cursor(POLLS_CURSOR) or "{}")
+            to_end = json.loads(tx.cursor(POLLS_TO_END_CURSOR) or "[]")
+        now = time.monotonic()
+        self._polls_to_end = [_PollToEnd(room_id, event_id, outbox_id, now) for room_id, event_id, outbox_id in to_end]
         self._pending = [p for p in (_PendingDecryption.from_json(item) for item in pending) if p is not None]
 
-    def _save_open_polls(self) -> None:
+    def _save_polls(self) -> None:
+        """The open poll of each room, and the answered ones still to end: a restart ends them."""
+        to_end = [[p.room_id, p.poll_event_id, p.outbox_id] for p in self._polls_to_end]
         with self._store.transaction() as tx:
             tx.save_cursor(POLLS_CURSOR, json.dumps(self._open_polls), self._clock.now())
+            tx.save_cursor(POLLS_TO_END_CURSOR, json.dumps(to_end), self._clock.now())
 
     def _load_credentials(self) -> Credentials | None:
         if not self._credentials_path.is_file():
@@ -246,7 +279,9 @@ class MatrixChannel:
 
     async def _prepare_crypto(self) -> None:
         if self.client.should_upload_keys:
-            await self.client.keys_upload()
+            uploaded = await self.client.keys_upload()
+            if _unavailable(uploaded):
+                raise Unavailable(f"keys upload: {getattr(uploaded, 'message', uploaded)}")
         async with aiohttp.ClientSession() as session:
             await ensure_cross_signed(
                 session,
@@ -559,9 +594,9 @@ class MatrixChannel:
                 self._open_polls[room_id] = response.event_id
                 self._open_choice[room_id] = (item.message.choice_id, item.message.prompt, item.message.options)
                 self._sent_since_poll[room_id] = 0
-                self._save_open_polls()
                 if previous is not None and previous != response.event_id:  # a resend gets the same event back
                     self._polls_to_end.append(_PollToEnd(room_id, previous, item.id, time.monotonic()))
+                self._save_polls()
             else:
                 self._sent_since_poll[room_id] = self._sent_since_poll.get(room_id, REASK_AS_TEXT_WITHIN) + 1
             return None
@@ -586,6 +621,7 @@ class MatrixChannel:
             if due <= now:
                 del self._polls_to_end[index]
                 await self._end_poll(poll.room_id, poll.poll_event_id, poll.outbox_id)
+                self._save_polls()  # after the end: one sent twice has the same transaction id
                 return 0.0
             wait = min(wait, due - now)
         return wait

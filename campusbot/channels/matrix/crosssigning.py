@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from campusbot.channels.matrix.private_file import write_private_file
-from campusbot.errors import CampusbotError
+from campusbot.errors import CampusbotError, Unavailable
 
 __all__ = [
     "CrossSigningError",
@@ -286,7 +286,8 @@ def _published_key(section: Any, user_id: str) -> str | None:
 
 
 class _Homeserver:
-    """The three client-server endpoints we need, with errors mapped to ``CrossSigningError``."""
+    """The three client-server endpoints we need, with errors mapped to ``CrossSigningError``
+    (or ``Unavailable`` while the homeserver cannot answer)."""
 
     def __init__(self, session: aiohttp.ClientSession, homeserver: str, access_token: str) -> None:
         self._session = session
@@ -301,20 +302,24 @@ class _Homeserver:
                 status = response.status
                 text = await response.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise CrossSigningError(f"POST {endpoint}: homeserver unreachable ({type(exc).__name__}: {exc})") from None
+            raise Unavailable(f"POST {endpoint}: homeserver unreachable ({type(exc).__name__}: {exc})") from None
+        # A homeserver restarting behind its proxy, or busy: worth waiting for, whatever the body.
+        unavailable = status >= 500 or status == 429
         try:
             payload = json.loads(text) if text else {}
         except ValueError:
             payload = None
         if not isinstance(payload, dict):
-            raise CrossSigningError(f"POST {endpoint}: HTTP {status} with a body that is not a JSON object")
+            error = Unavailable if unavailable else CrossSigningError
+            raise error(f"POST {endpoint}: HTTP {status} with a body that is not a JSON object")
         if 200 <= status < 300:
             return status, payload
         if status == 401 and allow_uia and "flows" in payload:
             return status, payload
         errcode = payload.get("errcode", "no errcode")
         message = payload.get("error", "")
-        raise CrossSigningError(f"POST {endpoint}: HTTP {status} {errcode}" + (f": {message}" if message else ""))
+        error = Unavailable if unavailable else CrossSigningError
+        raise error(f"POST {endpoint}: HTTP {status} {errcode}" + (f": {message}" if message else ""))
 
 
 async def _upload_cross_signing_keys(hs: _Homeserver, user_id: str, keys: CrossSigningKeys, password: str | None) -> None:
