@@ -14,6 +14,7 @@ import json
 import mimetypes
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -408,6 +409,21 @@ class FakeBotApi:
         if command := _COMMAND.match(text):
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": _utf16(command.group())}]
         return self._enqueue({"message": message})
+
+    def send_photo(self, user_id: int, caption: str | None = None) -> int:
+        """The user sends a photo (a screenshot, say), with or without a caption; returns the update id."""
+        unique = f"photo-{uuid.uuid4().hex[:12]}"
+        photo: JSON = {"file_id": unique, "file_unique_id": unique, "width": 1280, "height": 720, "file_size": 84_000}
+        content: JSON = {"photo": [photo]} | ({"caption": caption} if caption is not None else {})
+        return self._enqueue({"message": self._new_message(user_id, self._user(user_id), content)})
+
+    def send_sticker(self, user_id: int, emoji: str = "👍") -> int:
+        """The user sends a sticker; returns the update id."""
+        sticker: JSON = {
+            "file_id": "sticker-thumbs-up", "file_unique_id": "sticker-thumbs-up", "type": "regular",
+            "width": 512, "height": 512, "is_animated": False, "is_video": False, "emoji": emoji,
+        }
+        return self._enqueue({"message": self._new_message(user_id, self._user(user_id), {"sticker": sticker})})
 
     def press(self, user_id: int, message_id: int, callback_data: str) -> str:
         """The user presses the inline button with `callback_data` under a bot message; returns the callback query id."""

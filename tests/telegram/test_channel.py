@@ -193,6 +193,24 @@ async def test_learner_text_is_escaped_in_html(telegram: RunningTelegram) -> Non
     assert "&lt;b&gt;Erika&lt;/b&gt; &amp; &lt;i&gt;Co" in raw
 
 
+async def test_photos_and_stickers_get_an_answer_and_a_caption_counts_as_text(telegram: RunningTelegram) -> None:
+    api = telegram.api
+    learner = TelegramLearner(api, 8101, code=telegram.enrolment_code())
+    await learner.open()
+    consent, _ = await question(learner)
+    api.send_sticker(8101)
+    asked_again, before = await question(learner)
+    assert any("Ich habe keine Nachricht erhalten." in said.text for said in [*before, asked_again])
+    assert asked_again.options == consent.options
+    api.send_photo(8101)  # a screenshot without words
+    asked_again, before = await question(learner)
+    assert any("Ich habe keine Nachricht erhalten." in said.text for said in [*before, asked_again])
+    # A caption is what the learner wrote: "ja" under a photo is consent.
+    api.send_photo(8101, caption="ja")
+    role, _ = await question(learner)
+    assert "Welche Rolle" in role.text
+
+
 async def test_a_tutorial_reminder_arrives_with_its_calendar_file(telegram: RunningTelegram, catalog: Catalog) -> None:
     api, core = telegram.api, telegram.core
     learner = TelegramLearner(api, 9101, code=telegram.enrolment_code())

@@ -161,7 +161,9 @@ class TelegramChannel:
         message, user = update.effective_message, update.effective_user
         if message is None or user is None:
             return
-        text = (message.text or "").strip()  # a photo or sticker: the dialog says it got no text
+        # A photo's caption is what the learner wrote; a sticker or a bare photo has no text,
+        # and the dialog says it got none.
+        text = (message.text or message.caption or "").strip()
         kind: IncomingKind = "message"
         if text.startswith("/"):
             command, _, rest = text.partition(" ")
