@@ -252,6 +252,8 @@ def campusbot_process(synapse: Synapse, account: Account, data_dir: Path) -> Bot
         "[[tenants]]\n"
         'id = "benchkreis"\nname = "Benchkreis"\nstate = "HE"\n'
         f'servers = ["{synapse.server_name}"]\n'
+        # The bench never asks the web server; left on, it would need port 8080 free.
+        "[web]\nenabled = false\n"
     )
     env = {**clean_environment(), "CAMPUSBOT_MATRIX__PASSWORD": account.password, "CAMPUSBOT_MATRIX__STORE_SECRET": STORE_SECRET}
     argv = [sys.executable, "-m", "campusbot", "run", "--config", str(config)]
