@@ -147,7 +147,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             known = failed.subgroup(CampusbotError)
             if known is None:
                 raise
-            raise known.exceptions[0] from None  # one clear message, as from a single channel
+            first: BaseException = known
+            while isinstance(first, BaseExceptionGroup):  # a channel's own task group nests one more
+                first = first.exceptions[0]
+            raise first from None  # one clear message, as from a single channel
         finally:
             delivery.cancel()
             scheduler.stop()

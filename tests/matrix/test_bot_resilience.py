@@ -225,3 +225,44 @@ async def test_a_poll_answered_just_before_a_stop_is_ended_after_the_restart(
         await conversation.until_polls_ended(timeout=30)
         assert conversation.unended_polls() == set()
         assert conversation.open_poll is role
+
+
+async def test_a_logged_out_device_stops_the_bot_and_says_what_to_do(
+    synapse: Synapse, register: Register, make_learner: MakeLearner, tmp_path: Path
+) -> None:
+    """Someone logged the bot's device out (Element's session list, the admin API): retrying
+    cannot help, and logging in again by itself would undo a deliberate logout."""
+    bot = BotProcess(synapse, register("campusbot"), tmp_path / "bot")
+    bot.start()
+    try:
+        learner = await make_learner()
+        room_id = await learner.open_dm(bot.account.user_id, encrypted=False, timeout=90)
+        conversation = Conversation(learner, room_id)
+        await conversation.next_poll(timeout=90)
+        token = json.loads((bot.data_dir / "matrix" / "credentials.json").read_text())["access_token"]
+        synapse.request("POST", "/_matrix/client/v3/logout", token=token, json={})
+        await conversation.say("hilfe")  # ends the bot's long poll; its next sync is refused
+        assert bot.process is not None
+        assert await asyncio.to_thread(bot.process.wait, 60) == 2
+        log = bot.log.read_text(errors="replace")
+        assert "campusbot: the homeserver no longer accepts the access token" in log
+        assert "(M_UNKNOWN_TOKEN)" in log
+        assert "matrix.password" in log
+        assert token not in log
+        # Started again, it says the same at once instead of waiting.
+        bot.start()
+        assert await asyncio.to_thread(bot.process.wait, 60) == 2
+        assert bot.log.read_text(errors="replace").count("no longer accepts the access token") == 2
+        # What the message says to do: without the stored login, it signs in as a new device,
+        # cross-signed with the identity it has, and the dialog goes on.
+        (bot.data_dir / "matrix" / "credentials.json").unlink()
+        bot.start()
+        await conversation.say("hilfe")
+        await conversation.next_poll(timeout=90)
+        log = bot.log.read_text(errors="replace")
+        assert log.count("generated a new cross-signing identity") == 1
+        assert log.count("cross-signed device") == 2
+        new_device = json.loads((bot.data_dir / "matrix" / "credentials.json").read_text())["device_id"]
+        assert f"cross-signed device {new_device} " in log
+    finally:
+        bot.stop()

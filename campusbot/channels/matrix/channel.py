@@ -38,6 +38,7 @@ from nio import (
     UnknownEvent,
     UploadFilterResponse,
     UploadResponse,
+    WhoamiResponse,
 )
 from nio.api import PushRuleKind
 from nio.client.async_client import AsyncClient, AsyncClientConfig
@@ -104,6 +105,10 @@ class Credentials:
     user_id: str
     device_id: str
     access_token: str
+
+
+def _token_refused(response: object) -> bool:
+    return getattr(response, "status_code", None) == "M_UNKNOWN_TOKEN"
 
 
 def _unavailable(response: object) -> bool:
@@ -223,8 +228,10 @@ class MatrixChannel:
         token = self._matrix.access_token.get_secret_value()
         if credentials is not None:
             self.client.restore_login(credentials.user_id, credentials.device_id, credentials.access_token)
+            await self._check_token("the stored access token")
         elif token:
             self.client.restore_login(self._matrix.user_id, self._matrix.device_id, token)
+            await self._check_token("matrix.access_token")
             self._save_credentials(Credentials(self._matrix.user_id, self._matrix.device_id, token))
         else:
             response = await self.client.login(self._matrix.password.get_secret_value(), device_name=self._matrix.device_name)
@@ -236,6 +243,27 @@ class MatrixChannel:
                 )
             self._save_credentials(Credentials(response.user_id, response.device_id, response.access_token))
         log.info("matrix: logged in as %s, device %s", self.client.user_id, self.client.device_id)
+
+    async def _check_token(self, source: str) -> None:
+        """A restored login is only a token: ask the homeserver whose it is, before anything else."""
+        response = await self.client.whoami()
+        if isinstance(response, WhoamiResponse):
+            if response.user_id != self._matrix.user_id:
+                raise TransportError(f"{source} belongs to {response.user_id}, not matrix.user_id {self._matrix.user_id}")
+            return
+        if _unavailable(response):
+            raise Unavailable(f"whoami: {getattr(response, 'message', response)}")
+        if _token_refused(response):
+            raise TransportError(self._token_refused_message())
+        raise TransportError(f"Matrix: the homeserver refused {source}: {getattr(response, 'message', response)}")
+
+    def _token_refused_message(self) -> str:
+        return (
+            f"the homeserver no longer accepts the access token of {self.client.user_id}, device {self.client.device_id} "
+            f"(M_UNKNOWN_TOKEN): the device was logged out or removed. Delete {self._credentials_path} and start again "
+            "with matrix.password set (or a new matrix.access_token and its matrix.device_id): the bot then signs in "
+            "as a new device and cross-signs it with the identity it has"
+        )
 
     async def _mute_own_notifications(self) -> None:
         """The bot account needs no push notifications. With the master push rule on, Synapse
@@ -330,6 +358,8 @@ class MatrixChannel:
             else:
                 problem = getattr(response, "message", response)
             if not isinstance(response, SyncResponse):
+                if _token_refused(response):
+                    raise TransportError(self._token_refused_message())
                 log.warning("matrix: sync failed (%s), retrying in %.0f s", problem, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
