@@ -304,13 +304,12 @@ class _Homeserver:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unavailable(f"POST {endpoint}: homeserver unreachable ({type(exc).__name__}: {exc})") from None
         # A homeserver restarting behind its proxy, or busy: worth waiting for, whatever the body.
-        unavailable = status >= 500 or status == 429
+        error: type[CampusbotError] = Unavailable if status >= 500 or status == 429 else CrossSigningError
         try:
             payload = json.loads(text) if text else {}
         except ValueError:
             payload = None
         if not isinstance(payload, dict):
-            error = Unavailable if unavailable else CrossSigningError
             raise error(f"POST {endpoint}: HTTP {status} with a body that is not a JSON object")
         if 200 <= status < 300:
             return status, payload
@@ -318,7 +317,6 @@ class _Homeserver:
             return status, payload
         errcode = payload.get("errcode", "no errcode")
         message = payload.get("error", "")
-        error = Unavailable if unavailable else CrossSigningError
         raise error(f"POST {endpoint}: HTTP {status} {errcode}" + (f": {message}" if message else ""))
 
 
